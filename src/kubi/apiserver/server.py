@@ -1,0 +1,304 @@
+"""The API server process: HTTPS listener, authentication, error rendering,
+the non-resource endpoints (health, version, discovery, OpenAPI), and the
+start-up that opens the store, fills the watch cache and creates the objects
+every cluster has (the system namespaces and the `kubernetes` Service).
+
+Authentication is x509 client certificates signed by the cluster CA (CN is
+the user, O the groups), or a bearer token from the data dir's token file.
+Health and version endpoints are public, as upstream's
+`system:public-info-viewer` role makes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from kubi.api import catalog, hooks, openapi
+from kubi.api.errors import AlreadyExists, StatusError, Unauthorized
+from kubi.apiserver import discovery, handlers
+from kubi.apiserver.cache import WatchCache
+from kubi.apiserver.pki import PKI, serving_hosts
+from kubi.apiserver.rest import SYSTEM_NAMESPACES, Registry, WriteOptions
+
+log = logging.getLogger(__name__)
+
+PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})
+KUBERNETES_SERVICE_IP = "10.43.0.1"
+
+
+@dataclass
+class User:
+    name: str
+    groups: tuple[str, ...] = ()
+
+
+@dataclass
+class ServerConfig:
+    data_dir: Path
+    port: int = 6443
+    bind: str = "0.0.0.0"
+    advertise_address: str = "127.0.0.1"
+    tokens: dict[str, User] = field(default_factory=dict)
+
+
+def _status_response(err: StatusError) -> web.Response:
+    import orjson
+
+    return web.Response(
+        body=orjson.dumps(err.to_status()),
+        status=err.code,
+        headers={"Content-Type": "application/json"},
+    )
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except StatusError as err:
+        return _status_response(err)
+    except web.HTTPException:
+        raise
+    except asyncio.CancelledError:
+        raise
+    except ConnectionResetError:
+        raise
+    except Exception as exc:  # a bug: report it as upstream does, keep the server up
+        log.error("internal error on %s %s:\n%s", request.method, request.path_qs,
+                  traceback.format_exc())
+        return _status_response(
+            StatusError(500, "InternalError", f"Internal error occurred: {type(exc).__name__}: {exc}",
+                        {"causes": [{"message": str(exc)}]})
+        )
+
+
+def _authenticate(request: web.Request) -> User | None:
+    peercert = request.transport.get_extra_info("peercert") if request.transport else None
+    if peercert:
+        cn = ""
+        groups: list[str] = []
+        for rdn in peercert.get("subject", ()):
+            for key, value in rdn:
+                if key == "commonName":
+                    cn = value
+                elif key == "organizationName":
+                    groups.append(value)
+        if cn:
+            return User(cn, tuple(groups))
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        token = auth[7:].strip()
+        user = request.app["config"].tokens.get(token)
+        if user is not None:
+            return user
+    return None
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler):
+    if request.path in PUBLIC_PATHS:
+        return await handler(request)
+    user = _authenticate(request)
+    if user is None:
+        raise Unauthorized()
+    request["user"] = user
+    return await handler(request)
+
+
+# ------------------------------------------------------------------ routes
+
+async def _health(request: web.Request) -> web.Response:
+    return web.Response(text="ok", content_type="text/plain")
+
+
+async def _version(request: web.Request) -> web.Response:
+    return web.Response(body=discovery.version(), content_type="application/json")
+
+
+async def _api_root(request: web.Request) -> web.Response:
+    v = discovery.wants_aggregated(request.headers.get("Accept"))
+    if v:
+        ct = discovery.AGGREGATED_CT if v == "v2" else discovery.AGGREGATED_CT_BETA
+        return web.Response(body=discovery.aggregated(True, v), headers={"Content-Type": ct})
+    return web.Response(body=discovery.api_versions(), content_type="application/json")
+
+
+async def _apis_root(request: web.Request) -> web.Response:
+    v = discovery.wants_aggregated(request.headers.get("Accept"))
+    if v:
+        ct = discovery.AGGREGATED_CT if v == "v2" else discovery.AGGREGATED_CT_BETA
+        return web.Response(body=discovery.aggregated(False, v), headers={"Content-Type": ct})
+    return web.Response(body=discovery.api_group_list(), content_type="application/json")
+
+
+async def _core_v1(request: web.Request) -> web.Response:
+    return web.Response(body=discovery.resource_list("", "v1"), content_type="application/json")
+
+
+async def _group(request: web.Request) -> web.Response:
+    body = discovery.api_group(request.match_info["group"])
+    if body is None:
+        raise StatusError(404, "NotFound", "the server could not find the requested resource")
+    return web.Response(body=body, content_type="application/json")
+
+
+async def _group_version(request: web.Request) -> web.Response:
+    body = discovery.resource_list(request.match_info["group"], request.match_info["version"])
+    if body is None:
+        raise StatusError(404, "NotFound", "the server could not find the requested resource")
+    return web.Response(body=body, content_type="application/json")
+
+
+def _cached(request: web.Request, body: bytes, etag: str, content_type: str) -> web.Response:
+    quoted = f'"{etag}"'
+    headers = {"ETag": quoted, "Cache-Control": "no-cache, private",
+               "Vary": "Accept"}
+    if request.headers.get("If-None-Match") == quoted:
+        return web.Response(status=304, headers=headers)
+    headers["Content-Type"] = content_type
+    return web.Response(body=body, headers=headers)
+
+
+async def _openapi_v2(request: web.Request) -> web.Response:
+    accept = request.headers.get("Accept", "")
+    if "protobuf" in accept and "json" not in accept:
+        raise StatusError(406, "NotAcceptable", "only application/json is served for /openapi/v2")
+    body, etag = openapi.openapi_v2()
+    return _cached(request, body, etag, "application/json")
+
+
+async def _openapi_v3_root(request: web.Request) -> web.Response:
+    return web.Response(body=openapi.openapi_v3_root(), content_type="application/json")
+
+
+async def _openapi_v3_gv(request: web.Request) -> web.Response:
+    found = openapi.openapi_v3_group_version(request.match_info["path"])
+    if found is None:
+        raise StatusError(404, "NotFound", "the server could not find the requested resource")
+    body, etag = found
+    return _cached(request, body, etag, "application/json")
+
+
+async def _not_found(request: web.Request) -> web.Response:
+    raise StatusError(404, "NotFound", "the server could not find the requested resource")
+
+
+def build_app(registry: Registry, config: ServerConfig) -> web.Application:
+    app = web.Application(
+        middlewares=[errors_middleware, auth_middleware],
+        client_max_size=handlers.MAX_BODY + 1024,
+    )
+    app["registry"] = registry
+    app["config"] = config
+    r = app.router
+    for path in ("/healthz", "/livez", "/readyz"):
+        r.add_get(path, _health)
+        r.add_get(path + "/{check:.*}", _health)
+    r.add_get("/version", _version)
+    r.add_get("/version/", _version)
+    r.add_get("/api", _api_root)
+    r.add_get("/api/", _api_root)
+    r.add_get("/apis", _apis_root)
+    r.add_get("/apis/", _apis_root)
+    r.add_get("/api/v1", _core_v1)
+    r.add_get("/api/v1/", _core_v1)
+    r.add_get("/openapi/v2", _openapi_v2)
+    r.add_get("/openapi/v3", _openapi_v3_root)
+    r.add_get("/openapi/v3/{path:.+}", _openapi_v3_gv)
+    r.add_get("/apis/{group}", _group)
+    r.add_get("/apis/{group}/", _group)
+    r.add_get("/apis/{group}/{version}", _group_version)
+    r.add_get("/apis/{group}/{version}/", _group_version)
+    r.add_route("*", "/api/v1/{tail:.+}", handlers.handle)
+    r.add_route("*", "/apis/{group}/{version}/{tail:.+}", handlers.handle)
+    r.add_route("*", "/{tail:.*}", _not_found)
+    return app
+
+
+# ---------------------------------------------------------------- start-up
+
+def tls_context(pki: PKI, hosts: tuple[str, ...]) -> ssl.SSLContext:
+    serving = pki.issue("apiserver", common_name="kube-apiserver", server=True, hosts=hosts)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(serving.cert, serving.key)
+    ctx.load_verify_locations(pki.ca.cert)
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+async def bootstrap(registry: Registry) -> None:
+    """Create what every cluster has, if it is not there yet."""
+    opts = WriteOptions(field_manager="kube-apiserver", field_validation="Ignore")
+    ns_rt = catalog.lookup("", "v1", "namespaces")
+    for name in SYSTEM_NAMESPACES:
+        if registry.find(ns_rt, "", name) is None:
+            try:
+                await registry.create(ns_rt, "", {"apiVersion": "v1", "kind": "Namespace",
+                                                  "metadata": {"name": name}}, opts)
+            except AlreadyExists:
+                pass
+    svc_rt = catalog.lookup("", "v1", "services")
+    if registry.find(svc_rt, "default", "kubernetes") is None:
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {
+                "type": "ClusterIP",
+                "clusterIP": KUBERNETES_SERVICE_IP,
+                "ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                           "targetPort": registry_port(registry)}],
+                "sessionAffinity": "None",
+            },
+        }
+        try:
+            await registry.create(svc_rt, "default", service, opts)
+        except AlreadyExists:
+            pass
+
+
+def registry_port(registry: Registry) -> int:
+    return getattr(registry, "port", 6443)
+
+
+class APIServer:
+    """Owns the store, the cache and the listener; `start()` then `stop()`."""
+
+    def __init__(self, config: ServerConfig, store) -> None:
+        self.config = config
+        self.store = store
+        self.cache = WatchCache(store)
+        self.registry = Registry(store, self.cache)
+        self.registry.port = config.port  # type: ignore[attr-defined]
+        self.pki = PKI(config.data_dir / "pki")
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        hooks.load()
+        self.pki.ensure_ca()
+        await self.store.open()
+        await self.cache.start()
+        await bootstrap(self.registry)
+        app = build_app(self.registry, self.config)
+        ctx = tls_context(self.pki, serving_hosts((self.config.advertise_address,)))
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.bind, self.config.port, ssl_context=ctx,
+                           backlog=1024, reuse_address=True)
+        await site.start()
+
+    async def stop(self) -> None:
+        await self.cache.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.store.close()

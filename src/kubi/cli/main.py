@@ -1,0 +1,149 @@
+"""The `kubi` command.
+
+`kubi up` runs a whole cluster in the foreground on one data directory: the
+API server on the embedded SQLite store (later components join the same
+command). It writes an admin kubeconfig and prints how to use it, holds a lock
+on the data directory so that a second `kubi up` on it refuses to start, and
+shuts down cleanly on SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from kubi import __version__
+
+
+def default_data_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/kubi")
+    return Path.home() / ".local" / "share" / "kubi"
+
+
+class DataDirLock:
+    """An exclusive lock on `<data-dir>/kubi.lock`, held while the cluster runs."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "kubi.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise click.ClickException(
+                f"kubi is already running on data dir {self.path.parent} (pid {holder}); "
+                "stop it first or choose another --data-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _setup_logging(data_dir: Path, verbose: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    file_handler = logging.FileHandler(data_dir / "kubi.log")
+    file_handler.setLevel(logging.INFO)
+    handlers.append(file_handler)
+    logging.basicConfig(
+        level=min(level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+    )
+    handlers[0].setLevel(level)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="kubi")
+def main() -> None:
+    """kubi: a Kubernetes-compatible cluster in Python."""
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the cluster keeps its state (default /var/lib/kubi as root, "
+                   "else ~/.local/share/kubi).")
+@click.option("--port", type=int, default=6443, show_default=True,
+              help="HTTPS port of the API server.")
+@click.option("--kubeconfig", type=click.Path(path_type=Path), default=None,
+              help="Where to write the admin kubeconfig (default <data-dir>/kubeconfig.yaml).")
+@click.option("--bind-address", default="0.0.0.0", show_default=True,
+              help="Address the API server listens on.")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def up(data_dir: Path | None, port: int, kubeconfig: Path | None, bind_address: str,
+       verbose: int) -> None:
+    """Run a single-node cluster in the foreground."""
+    started = time.monotonic()
+    data_dir = (data_dir or default_data_dir()).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = DataDirLock(data_dir)
+    lock.acquire()
+    try:
+        _setup_logging(data_dir, verbose)
+        kubeconfig = (kubeconfig or data_dir / "kubeconfig.yaml").expanduser().resolve()
+        _run(_up(data_dir, port, kubeconfig, bind_address, started))
+    finally:
+        lock.release()
+
+
+def _run(coro) -> None:
+    try:
+        import uvloop  # type: ignore[import-not-found]
+
+        uvloop.run(coro)
+    except ImportError:
+        asyncio.run(coro)
+
+
+async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: float) -> None:
+    from kubi.apiserver.server import APIServer, ServerConfig
+    from kubi.cli.kubeconfig import write_admin_kubeconfig
+    from kubi.store.sqlite import SQLiteStore
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    config = ServerConfig(data_dir=data_dir, port=port, bind=bind)
+    server = APIServer(config, SQLiteStore(str(data_dir / "state.db")))
+    try:
+        await server.start()
+    except OSError as exc:
+        await server.stop()
+        raise click.ClickException(f"cannot listen on port {port}: {exc.strerror}") from None
+    write_admin_kubeconfig(server.pki, kubeconfig, f"https://127.0.0.1:{port}")
+    elapsed = time.monotonic() - started
+    click.echo(
+        f"kubi is up in {elapsed:.2f}s: API server on https://127.0.0.1:{port}\n"
+        f"  export KUBECONFIG={kubeconfig}\n"
+        f"  kubectl get namespaces",
+        err=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        click.echo("kubi: shutting down", err=True)
+        await server.stop()
+
+
+if __name__ == "__main__":
+    main()

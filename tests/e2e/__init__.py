@@ -1,0 +1,1 @@
+"""End-to-end tests: each module starts kubi and drives it with the real kubectl."""

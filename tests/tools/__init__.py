@@ -1,0 +1,1 @@
+"""Tools shared by the test suite and CI: fetching kubectl and helm, child processes."""
