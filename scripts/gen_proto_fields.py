@@ -1,18 +1,12 @@
 #!/usr/bin/env python3
 """Generate src/kubi/api/_proto_fields.py, the schema the protobuf decoder reads.
 
-Inputs are checkouts of `k8s.io/api` and `k8s.io/apimachinery` at the release
-kubi follows (v0.33.x). Each `generated.proto` gives the messages, their field
-numbers and wire types; the Go types beside it give what the proto text cannot:
-the JSON name (embedded structs are inlined in JSON but are a field in protobuf),
-whether the Go field is a pointer and whether its JSON tag says `omitempty`.
-Together these let the decoder produce the JSON that encoding the same Go object
-as JSON would have produced. Only data is written; the .proto files themselves
-are not kept in the repository.
+Inputs are checkouts of k8s.io/api and k8s.io/apimachinery at v0.33.x. Each
+`generated.proto` gives messages, field numbers and types; the Go structs beside
+it give what the .proto cannot: the JSON name (embedded structs are a protobuf
+field but inlined in JSON), pointer-ness and `omitempty`. Only data is written.
 
-Usage:
-    python scripts/gen_proto_fields.py --api PATH --apimachinery PATH \
-        [-o src/kubi/api/_proto_fields.py]
+    python scripts/gen_proto_fields.py --api PATH --apimachinery PATH [-o FILE]
 """
 
 from __future__ import annotations

@@ -72,9 +72,7 @@ def fresh_cluster(
 
 
 @pytest.fixture
-def kubectl(
-    cluster: Cluster, kubectl_version: str
-) -> partial[CompletedProcess[str]]:
+def kubectl(cluster: Cluster, kubectl_version: str) -> partial[CompletedProcess[str]]:
     """`cluster.kubectl` bound to this test's kubectl version."""
     return bound_kubectl(cluster, kubectl_version)
 
@@ -91,7 +89,5 @@ def pytest_runtest_makereport(
             if isinstance(value, Cluster)
         }
         for running in clusters.values():
-            report.sections.append(
-                (f"kubi server output ({running.base_dir})", running.log_tail())
-            )
+            report.sections.append((f"kubi server output ({running.base_dir})", running.log_tail()))
     return report

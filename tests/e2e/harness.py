@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Self, TextIO, cast
 
 from tests.tools.background import Background, clean_environ
 from tests.tools.binaries import ensure_helm, ensure_kubectl
@@ -41,6 +41,7 @@ def server_command() -> list[str]:
     """The command that provides `up`: `$KUBI_TEST_SERVER` (shell words) or `python -m kubi`."""
     configured = os.environ.get("KUBI_TEST_SERVER")
     return shlex.split(configured) if configured else list(KUBI_COMMAND)
+
 
 # Variables that would point kubectl or helm at state outside the cluster's directory.
 _CLIENT_ENV_PREFIXES = ("KUBECONFIG", "KUBECTL_", "KUBERC", "HELM_", "XDG_")
@@ -114,7 +115,7 @@ class Cluster:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self) -> Cluster:
+    def start(self) -> Self:
         """Start kubi and wait until it is ready; pick a free port on first start."""
         if self.running:
             raise ClusterError("kubi is already running")
@@ -161,7 +162,7 @@ class Cluster:
                 raise ClusterError(f"kubi still running {timeout:g}s after signal {sig}") from exc
             self._after_exit()
 
-    def restart(self, *, stop_timeout: float = 20.0) -> Cluster:
+    def restart(self, *, stop_timeout: float = 20.0) -> Self:
         """Stop kubi (if running) and start it again on the same port and data dir."""
         self.stop(stop_timeout)
         self._note("restart")
@@ -173,11 +174,11 @@ class Cluster:
             background.stop()
         self._background.clear()
         for client in self._clients:
-            client.close()
+            client.close()  # type: ignore[no-untyped-call]
         self._clients.clear()
         self.stop()
 
-    def __enter__(self) -> Cluster:
+    def __enter__(self) -> Self:
         try:
             return self.start()
         except BaseException:
@@ -198,7 +199,7 @@ class Cluster:
         self,
         *args: str,
         version: str | None = None,
-        input: str | None = None,  # noqa: A002 - mirrors subprocess.run
+        input: str | None = None,
         env: Mapping[str, str] | None = None,
         check: bool = True,
         timeout: float = 60.0,
@@ -210,14 +211,16 @@ class Cluster:
         """The full command line `kubectl()` would run, for callers that spawn it."""
         binary = ensure_kubectl(version or self.kubectl_version)
         return [
-            str(binary), f"--kubeconfig={self.kubeconfig}", f"--cache-dir={self.cache_dir}",
+            str(binary),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--cache-dir={self.cache_dir}",
             *args,
         ]
 
     def helm(
         self,
         *args: str,
-        input: str | None = None,  # noqa: A002 - mirrors subprocess.run
+        input: str | None = None,
         env: Mapping[str, str] | None = None,
         check: bool = True,
         timeout: float = 120.0,
@@ -246,7 +249,8 @@ class Cluster:
         """An official `kubernetes` ApiClient configured from the admin kubeconfig."""
         from kubernetes import config
 
-        client = config.new_client_from_config(config_file=str(self.kubeconfig))
+        loaded = config.new_client_from_config(str(self.kubeconfig))  # type: ignore[no-untyped-call]
+        client = cast("ApiClient", loaded)
         self._clients.append(client)
         return client
 
@@ -274,10 +278,18 @@ class Cluster:
 
     def _launch(self) -> None:
         argv = [
-            *self.command, "up", "--data-dir", str(self.data_dir), "--port", str(self.port),
-            "--kubeconfig", str(self.kubeconfig), *self.extra_args,
+            *self.command,
+            "up",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+            "--kubeconfig",
+            str(self.kubeconfig),
+            *self.extra_args,
         ]
-        self._output = open(self.server_output, "a", buffering=1)
+        # Held open for the life of the process; closed in _after_exit.
+        self._output = open(self.server_output, "a", buffering=1)  # noqa: SIM115
         self._output.write(f"=== {time.strftime('%H:%M:%S')} starting: {' '.join(argv)}\n")
         self._proc = subprocess.Popen(
             argv,
@@ -314,8 +326,12 @@ class Cluster:
         if not self.kubeconfig.exists():
             return f"no kubeconfig at {self.kubeconfig}"
         context = ssl.create_default_context(cafile=str(self.ca_file))
+        # An empty ProxyHandler keeps a proxy from the environment out of loopback traffic.
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        )
         try:
-            with urllib.request.urlopen(url, context=context, timeout=2) as response:
+            with opener.open(url, timeout=2) as response:
                 status = int(response.status)
         except urllib.error.HTTPError as exc:
             status = exc.code
@@ -354,13 +370,14 @@ class Cluster:
     def _run(
         self,
         argv: list[str],
-        input: str | None,  # noqa: A002
+        input: str | None,
         env: Mapping[str, str] | None,
         check: bool,
         timeout: float,
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             argv,
+            check=False,
             input=input,
             stdin=None if input is not None else subprocess.DEVNULL,
             capture_output=True,

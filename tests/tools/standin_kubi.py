@@ -25,7 +25,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -48,7 +47,7 @@ ADMIN_TOKEN = "standin-admin-token"
 def _make_pki(pki_dir: Path) -> tuple[bytes, Path, Path]:
     """Write a CA and a 127.0.0.1 serving pair; return the CA PEM and pair paths."""
     pki_dir.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "standin-ca")])
     ca_cert = (
@@ -97,20 +96,26 @@ def _write_kubeconfig(path: Path, *, port: int, ca_pem: bytes) -> None:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "kubi", "cluster": {
-            "server": f"https://127.0.0.1:{port}",
-            "certificate-authority-data": base64.b64encode(ca_pem).decode(),
-        }}],
+        "clusters": [
+            {
+                "name": "kubi",
+                "cluster": {
+                    "server": f"https://127.0.0.1:{port}",
+                    "certificate-authority-data": base64.b64encode(ca_pem).decode(),
+                },
+            }
+        ],
         "users": [{"name": "admin", "user": {"token": ADMIN_TOKEN}}],
         "contexts": [{"name": "kubi", "context": {"cluster": "kubi", "user": "admin"}}],
         "current-context": "kubi",
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config))
+    # JSON is valid YAML, and kubeconfig loaders accept it.
+    path.write_text(json.dumps(config, indent=2))
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         if path in ("/readyz", "/livez", "/healthz"):
             self._reply(200, "text/plain", b"ok")
@@ -126,7 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         print(f"standin: {self.command} {self.path}", file=sys.stderr, flush=True)
 
 

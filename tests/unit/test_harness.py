@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ClusterError, Cluster, CommandFailed
+from tests.e2e.harness import Cluster, ClusterError, CommandFailed
 from tests.tools.background import Background, WaitTimeout
 
 STANDIN = Path(__file__).resolve().parents[1] / "tools" / "standin_kubi.py"
@@ -64,9 +64,7 @@ def test_failing_kubectl_raises_with_its_output(standin: Cluster) -> None:
     assert unchecked.returncode != 0
 
 
-def test_client_environment_is_isolated(
-    standin: Cluster, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_client_environment_is_isolated(standin: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KUBECONFIG", "/elsewhere/config")
     monkeypatch.setenv("XDG_CACHE_HOME", "/elsewhere/cache")
     env = standin.client_env({"EXTRA": "1"})
@@ -133,9 +131,8 @@ def test_start_failure_reports_server_output(tmp_path: Path) -> None:
 def test_start_times_out_when_never_ready(tmp_path: Path) -> None:
     silent = (sys.executable, "-c", "import time; time.sleep(120)")
     cluster = Cluster(tmp_path, command=silent, start_timeout=1)
-    with pytest.raises(ClusterError, match="not ready within 1s"):
-        with cluster:
-            pass
+    with pytest.raises(ClusterError, match="not ready within 1s"), cluster:
+        pass
     assert not cluster.running
 
 
@@ -153,9 +150,7 @@ def test_close_stops_background_kubectl(standin: Cluster) -> None:
 
 
 def _python(code: str, tmp_path: Path) -> Background:
-    return Background(
-        [sys.executable, "-u", "-c", code], stderr_path=tmp_path / "child.stderr"
-    )
+    return Background([sys.executable, "-u", "-c", code], stderr_path=tmp_path / "child.stderr")
 
 
 def test_background_waits_for_a_matching_line(tmp_path: Path) -> None:

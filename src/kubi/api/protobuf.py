@@ -1,22 +1,12 @@
 """Decode Kubernetes protobuf request bodies into JSON-shaped objects.
 
-client-go's typed clients POST built-in objects as
-`application/vnd.kubernetes.protobuf`: the magic `k8s\\0`, then a
-`runtime.Unknown` whose typeMeta names the apiVersion and kind and whose `raw`
-holds the object's own message. The message is read against the field table in
-`_proto_fields` (generated from upstream's .proto files and Go struct tags) and
-becomes the dict that encoding the same Go object as JSON would have given, so
-everything after the HTTP layer sees one shape whatever the client sent.
-
-Presence rule. The Go encoders write every non-pointer scalar, even when empty,
-and write pointer fields only when set. So: a pointer field that is present is
-kept whatever its value (`replicas: 0`, `immutable: false`); a non-pointer field
-tagged `omitempty` is dropped when it holds its zero value (`""`, `0`, `false`),
-as JSON would; a non-pointer field without `omitempty` is kept (`port: 0`).
-Present non-pointer messages are kept even when empty (`spec: {}`), as Go's
-JSON does. Two departures from Go, where it would print `null` or a zero that
-upstream itself treats as unset: empty lists and maps are omitted, and a zero
-Time, IntOrString, Quantity or Duration in a non-pointer field is omitted.
+A body is `k8s\\0` then a `runtime.Unknown` (typeMeta, raw); `raw` is read by the
+table in `_proto_fields` into the dict that JSON-encoding the same Go object gives.
+Presence: Go always writes non-pointer scalars and writes pointers only when set,
+so a present pointer is kept whatever its value (`replicas: 0`), a non-pointer
+`omitempty` field is dropped at its zero value, other fields and present messages
+(`spec: {}`) are kept. Unlike Go's `null`s, empty lists and maps are omitted, as is
+a zero Time, IntOrString, Quantity or Duration held outside a pointer.
 """
 
 from __future__ import annotations
@@ -34,6 +24,10 @@ MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
 
 _VARINT, _FIXED64, _BYTES, _FIXED32 = 0, 1, 2, 5
+# Named slices (meta.v1.Verbs, ExtraValue) travel as a message holding `items`.
+_LIST_WRAPPERS = {
+    name for name, fields in MESSAGES.items() if fields.get(1, ("",) * 4)[3] == "list"
+}
 _VARINTS = {"bool", "int32", "int64"}
 _MASK64 = (1 << 64) - 1
 
@@ -192,7 +186,7 @@ def _decode_message(message: str, data: bytes | memoryview) -> Any:
         return custom(memoryview(data))
     schema = MESSAGES[message]
     fields = _collect(schema, memoryview(data), message)
-    if any(entry[3] == "list" for entry in schema.values()):
+    if message in _LIST_WRAPPERS:
         return fields.get(1, [])
     obj: dict[str, Any] = {}
     for number, value in fields.items():

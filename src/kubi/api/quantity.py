@@ -25,7 +25,18 @@ ERR_FORMAT_WRONG = f"quantities must match the regular expression '{SPLIT_RE}'"
 ERR_NUMERIC = "unable to parse numeric part of quantity"
 ERR_SUFFIX = "unable to parse quantity's suffix"
 
-_DEC_SUFFIXES = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_DEC_SUFFIXES = {
+    "n": -9,
+    "u": -6,
+    "m": -3,
+    "": 0,
+    "k": 3,
+    "M": 6,
+    "G": 9,
+    "T": 12,
+    "P": 15,
+    "E": 18,
+}
 _BIN_SUFFIXES = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
 _DEC_BY_EXP = {e: s for s, e in _DEC_SUFFIXES.items()}
 _BIN_BY_EXP = {e: s for s, e in _BIN_SUFFIXES.items()}
@@ -190,10 +201,9 @@ def _interpret_suffix(suffix: str) -> tuple[int, int, str]:
 
 def parse_quantity(text: Any) -> Quantity:
     """Parse a quantity as written in a manifest (a string, or a JSON number)."""
-    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-        raise ValueError(ERR_FORMAT_WRONG)
     if not isinstance(text, str):
-        text = str(text)
+        # JSON numbers are spelled as they were written; anything else fails to parse.
+        text = str(text) if isinstance(text, (int, float)) and not isinstance(text, bool) else "?"
     if not text:
         raise ValueError(ERR_FORMAT_WRONG)
     if text == "0":

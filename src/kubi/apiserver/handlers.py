@@ -115,17 +115,16 @@ def build_filter(rt: ResourceType, request: web.Request):
     try:
         label_sel = selectors.parse_label_selector(label_text) if label_text else None
     except ValueError as exc:
-        raise BadRequest(f"unable to parse requirement: {exc}" if "unable to parse" not in str(exc)
-                         else str(exc)) from None
+        raise BadRequest(str(exc)) from None
     try:
         field_sel = selectors.parse_field_selector(field_text) if field_text else None
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     if field_sel is not None:
-        supported = selectors.supported_fields(rt.group, rt.kind)
         for field_name, _op, _value in field_sel.requirements:
-            if field_name not in supported:
-                raise BadRequest(f'field label not supported: {field_name}')
+            problem = selectors.field_label_error(rt.group, rt.kind, field_name)
+            if problem:
+                raise BadRequest(problem)
     if label_sel is None and field_sel is None:
         return None
 

@@ -116,7 +116,7 @@ def _run(coro) -> None:
 async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: float) -> None:
     from kubi.apiserver.server import APIServer, ServerConfig
     from kubi.cli.kubeconfig import write_admin_kubeconfig
-    from kubi.store.sqlite import SQLiteStore
+    from kubi.store.sqlite import SqliteStore
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -124,7 +124,7 @@ async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: f
         loop.add_signal_handler(sig, stop.set)
 
     config = ServerConfig(data_dir=data_dir, port=port, bind=bind)
-    server = APIServer(config, SQLiteStore(str(data_dir / "state.db")))
+    server = APIServer(config, SqliteStore(str(data_dir / "state.db")))
     try:
         await server.start()
     except OSError as exc:

@@ -1,6 +1,5 @@
-"""Checks shared by the non-workload kinds: metadata with Kubernetes' extra
-finalizer rule, IP and CIDR formats, ports, quantities, and how Go prints the
-odd struct value in an error message.
+"""Checks shared by the non-workload kinds: metadata, IP and CIDR formats,
+ports, quantities, and how Go prints the odd value in an error message.
 
 Everything here is a pure function from plain JSON values to lists of
 FieldErrors (or to a parsed value), so each kind module reads as a list of its
@@ -12,31 +11,24 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from typing import Any, Union
+from collections.abc import Sequence
+from typing import Any
 
 from kubi.api.errors import FieldError, invalid, not_supported, required
 from kubi.api.kinds import meta as m
 from kubi.api.quantity import Quantity, parse_quantity
 
-IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
-IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-# Finalizer names allowed without a domain prefix on core objects.
-STANDARD_FINALIZERS = frozenset({"kubernetes", "orphan", "foregroundDeletion"})
 PROTOCOLS = ("SCTP", "TCP", "UDP")
 
 IP_MSG = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 CIDR_MSG = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"
 
 
-class GoLiteral:
-    """A bad value already rendered the way Go's `%#v` prints it (a struct)."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __str__(self) -> str:
-        return self.text
+# Bad values rendered the way Go's `%#v` prints them.
+GoLiteral = m.GoLiteral
 
 
 def go_str_ptr(value: Any) -> str:
@@ -46,23 +38,14 @@ def go_str_ptr(value: Any) -> str:
 # -- metadata ----------------------------------------------------------------------
 
 
-def kube_finalizers(meta: dict, path: str = "metadata.finalizers") -> list[FieldError]:
-    """Core objects accept a bare finalizer name only when it is a standard one."""
-    return [
-        invalid(f"{path}[{i}]", name, "name is neither a standard finalizer name nor is it fully qualified")
-        for i, name in enumerate(meta.get("finalizers") or [])
-        if isinstance(name, str) and "/" not in name and name not in STANDARD_FINALIZERS
-    ]
-
-
 def meta_create(obj: dict, *, namespaced: bool, name_fn: m.NameFn) -> list[FieldError]:
+    """ObjectMeta on create, with the finalizer rule of Kubernetes' own kinds."""
     meta = obj.get("metadata") or {}
-    return m.validate_object_meta(meta, namespaced=namespaced, name_fn=name_fn) + kube_finalizers(meta)
+    return m.validate_object_meta(meta, namespaced=namespaced, name_fn=name_fn)
 
 
 def meta_update(obj: dict, old: dict) -> list[FieldError]:
-    meta = obj.get("metadata") or {}
-    return m.validate_object_meta_update(meta, old.get("metadata") or {}) + kube_finalizers(meta)
+    return m.validate_object_meta_update(obj.get("metadata") or {}, old.get("metadata") or {})
 
 
 def dns_label(value: str, path: str) -> list[FieldError]:
@@ -183,7 +166,7 @@ def _is_link_local_multicast(ip: IPAddress) -> bool:
     return packed[0] == 0xFF and packed[1] & 0x0F == 0x02
 
 
-def is_dual_stack(families: list[int]) -> bool:
+def is_dual_stack(families: Sequence[int]) -> bool:
     return 4 in families and 6 in families
 
 

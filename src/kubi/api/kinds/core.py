@@ -19,7 +19,6 @@ from kubi.api.errors import FieldError, forbidden, invalid, required, too_long
 from kubi.api.hooks import defaulter, preparer, validator
 from kubi.api.kinds import meta as m
 from kubi.api.kinds._shared import (
-    STANDARD_FINALIZERS,
     go_json_object_error,
     meta_create,
     meta_update,
@@ -80,9 +79,11 @@ def prepare_namespace_finalize(obj: dict, old: dict) -> None:
 
 def _spec_finalizer(name: Any, path: str) -> list[FieldError]:
     errs = [invalid(path, name, msg) for msg in m.is_qualified_name(str(name))]
-    if "/" not in str(name) and name not in STANDARD_FINALIZERS:
+    if "/" not in str(name) and name not in m.STANDARD_FINALIZERS:
         errs.append(
-            invalid(path, name, "name is neither a standard finalizer name nor is it fully qualified")
+            invalid(
+                path, name, "name is neither a standard finalizer name nor is it fully qualified"
+            )
         )
     return errs
 
@@ -109,11 +110,17 @@ def _namespace_phase(obj: dict) -> list[FieldError]:
     phase = (obj.get("status") or {}).get("phase", "")
     if not (obj.get("metadata") or {}).get("deletionTimestamp"):
         if phase != "Active":
-            return [invalid("status.Phase", phase, "may only be 'Active' if `deletionTimestamp` is empty")]
+            return [
+                invalid(
+                    "status.Phase", phase, "may only be 'Active' if `deletionTimestamp` is empty"
+                )
+            ]
     elif phase != "Terminating":
         return [
             invalid(
-                "status.Phase", phase, "may only be 'Terminating' if `deletionTimestamp` is not empty"
+                "status.Phase",
+                phase,
+                "may only be 'Terminating' if `deletionTimestamp` is not empty",
             )
         ]
     return []
@@ -238,7 +245,9 @@ def _secret_data(obj: dict) -> tuple[dict[str, bytes], list[FieldError]]:
     for key, value in (obj.get("data") or {}).items():
         raw, bad_at = decode_base64(value)
         if raw is None:
-            errs.append(invalid(f"data[{key}]", REDACTED, f"illegal base64 data at input byte {bad_at}"))
+            errs.append(
+                invalid(f"data[{key}]", REDACTED, f"illegal base64 data at input byte {bad_at}")
+            )
         else:
             decoded[key] = raw
     return decoded, errs
@@ -297,4 +306,4 @@ def validate_service_account(obj: dict, old: dict | None, subresource: str) -> l
 
 
 # Registering the rest of core/v1 is a side effect of importing these modules.
-from kubi.api.kinds import events, node, quota, service  # noqa: E402,F401
+from kubi.api.kinds import events, node, quota, service  # noqa: F401

@@ -13,7 +13,8 @@ generic layer has already generated the name and carried over the system fields
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kubi.api.errors import FieldError, forbidden, invalid, required, too_long
 
@@ -132,6 +133,27 @@ def is_dns1123_subdomain(value: str) -> list[str]:
     return errs
 
 
+_DNS1123_LABEL_US_FMT = "_?[a-z0-9]([-_a-z0-9]*[a-z0-9])?"
+_DNS1123_SUBDOMAIN_US_FMT = _DNS1123_LABEL_US_FMT + "(\\." + _DNS1123_LABEL_US_FMT + ")*"
+_DNS1123_SUBDOMAIN_US_RE = re.compile(_DNS1123_SUBDOMAIN_US_FMT)
+_DNS1123_SUBDOMAIN_US_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+    "'_', '-' or '.', and must start and end with an alphanumeric character"
+)
+
+
+def is_dns1123_subdomain_with_underscore(value: str) -> list[str]:
+    """DNS search domains may contain underscores (RelaxedDNSSearchValidation, on in v1.33)."""
+    errs: list[str] = []
+    if len(value) > DNS1123_SUBDOMAIN_MAX:
+        errs.append(max_len_error(DNS1123_SUBDOMAIN_MAX))
+    if not _full(_DNS1123_SUBDOMAIN_US_RE, value):
+        errs.append(
+            regex_error(_DNS1123_SUBDOMAIN_US_MSG, _DNS1123_SUBDOMAIN_US_FMT, "example.com")
+        )
+    return errs
+
+
 def is_dns1035_label(value: str) -> list[str]:
     errs: list[str] = []
     if len(value) > DNS1123_LABEL_MAX:
@@ -222,7 +244,9 @@ def is_config_map_key(value: str) -> list[str]:
     if len(value) > DNS1123_SUBDOMAIN_MAX:
         errs.append(max_len_error(DNS1123_SUBDOMAIN_MAX))
     if not _full(_CONFIG_KEY_RE, value):
-        errs.append(regex_error(_CONFIG_KEY_MSG, _CONFIG_KEY_FMT, "key.name", "KEY_NAME", "key-name"))
+        errs.append(
+            regex_error(_CONFIG_KEY_MSG, _CONFIG_KEY_FMT, "key.name", "KEY_NAME", "key-name")
+        )
     return errs + _chdir_prefix(value)
 
 
@@ -249,6 +273,17 @@ def is_valid_port_name(port: str) -> list[str]:
     if port and (port[0] == "-" or port[-1] == "-"):
         errs.append("must not begin or end with a hyphen")
     return errs
+
+
+_HTTP_HEADER_FMT = "[-A-Za-z0-9]+"
+_HTTP_HEADER_RE = re.compile(_HTTP_HEADER_FMT)
+
+
+def is_http_header_name(value: str) -> list[str]:
+    if _full(_HTTP_HEADER_RE, value):
+        return []
+    msg = "a valid HTTP header must consist of alphanumeric characters or '-'"
+    return [regex_error(msg, _HTTP_HEADER_FMT, "X-Header-Name")]
 
 
 def is_valid_percent(value: str) -> list[str]:
@@ -333,7 +368,7 @@ def validate_owner_references(refs: Any, path: str) -> list[FieldError]:
                     invalid(
                         path,
                         refs,
-                        "Only one reference can have Controller set to true. Found \"true\" in "
+                        'Only one reference can have Controller set to true. Found "true" in '
                         f"references for {first_controller} and {current}",
                     )
                 )
@@ -354,6 +389,26 @@ def validate_finalizers(finalizers: Any, path: str) -> list[FieldError]:
     return errs
 
 
+STANDARD_FINALIZERS = ("kubernetes", "orphan", "foregroundDeletion")
+
+
+def validate_kube_finalizers(finalizers: Any, path: str) -> list[FieldError]:
+    """Built-in kinds also require unprefixed finalizers to be one of the standard ones."""
+    errs: list[FieldError] = []
+    for i, name in enumerate(finalizers or []):
+        ipath = f"{path}[{i}]"
+        errs.extend(invalid(ipath, name, m) for m in is_qualified_name(name))
+        if "/" not in name and name not in STANDARD_FINALIZERS:
+            errs.append(
+                invalid(
+                    ipath,
+                    name,
+                    "name is neither a standard finalizer name nor is it fully qualified",
+                )
+            )
+    return errs
+
+
 def validate_nonnegative(value: Any, path: str) -> list[FieldError]:
     if isinstance(value, (int, float)) and value < 0:
         return [invalid(path, value, "must be greater than or equal to 0")]
@@ -361,19 +416,32 @@ def validate_nonnegative(value: Any, path: str) -> list[FieldError]:
 
 
 def validate_object_meta(
-    meta: dict, *, namespaced: bool, name_fn: NameFn, path: str = "metadata"
+    meta: dict,
+    *,
+    namespaced: bool,
+    name_fn: NameFn,
+    path: str = "metadata",
+    builtin: bool = True,
 ) -> list[FieldError]:
-    """ObjectMeta on create: name (or generateName), namespace, labels and friends."""
+    """ObjectMeta on create: name (or generateName), namespace, labels and friends.
+
+    `builtin` adds the extra finalizer-name rule that Kubernetes' own kinds have
+    (custom resources go without it).
+    """
     errs: list[FieldError] = []
     generate_name = meta.get("generateName") or ""
     if generate_name:
-        errs.extend(invalid(f"{path}.generateName", generate_name, m) for m in name_fn(generate_name, True))
+        errs.extend(
+            invalid(f"{path}.generateName", generate_name, m) for m in name_fn(generate_name, True)
+        )
     name = meta.get("name") or ""
     if not name:
         errs.append(required(f"{path}.name", "name or generateName is required"))
     else:
         errs.extend(invalid(f"{path}.name", name, m) for m in name_fn(name, False))
     errs.extend(_validate_meta_common(meta, namespaced=namespaced, path=path))
+    if builtin:
+        errs.extend(validate_kube_finalizers(meta.get("finalizers"), f"{path}.finalizers"))
     return errs
 
 
@@ -384,7 +452,9 @@ def _validate_meta_common(meta: dict, *, namespaced: bool, path: str) -> list[Fi
         if not namespace:
             errs.append(required(f"{path}.namespace"))
         else:
-            errs.extend(invalid(f"{path}.namespace", namespace, m) for m in dns1123_label(namespace))
+            errs.extend(
+                invalid(f"{path}.namespace", namespace, m) for m in dns1123_label(namespace)
+            )
     elif namespace:
         errs.append(forbidden(f"{path}.namespace", "not allowed on this type"))
     errs.extend(validate_nonnegative(meta.get("generation"), f"{path}.generation"))
@@ -401,7 +471,9 @@ def _validate_meta_maps(meta: dict, path: str) -> list[FieldError]:
     ]
 
 
-def validate_object_meta_update(new: dict, old: dict, path: str = "metadata") -> list[FieldError]:
+def validate_object_meta_update(
+    new: dict, old: dict, path: str = "metadata", *, builtin: bool = True
+) -> list[FieldError]:
     """ObjectMeta on update: identity is immutable, and a deleting object gains no finalizers."""
     errs: list[FieldError] = []
     if old.get("deletionTimestamp"):
@@ -422,6 +494,8 @@ def validate_object_meta_update(new: dict, old: dict, path: str = "metadata") ->
     if new.get("uid") and new.get("uid") != old.get("uid"):
         errs.append(invalid(f"{path}.uid", new["uid"], FIELD_IMMUTABLE))
     errs.extend(_validate_meta_maps(new, path))
+    if builtin:
+        errs.extend(validate_kube_finalizers(new.get("finalizers"), f"{path}.finalizers"))
     return errs
 
 
@@ -495,7 +569,9 @@ def validate_label_selector(sel: Any, path: str) -> list[FieldError]:
         if op in ("In", "NotIn"):
             if not values:
                 errs.append(
-                    required(f"{epath}.values", "must be specified when `operator` is 'In' or 'NotIn'")
+                    required(
+                        f"{epath}.values", "must be specified when `operator` is 'In' or 'NotIn'"
+                    )
                 )
         elif op in ("Exists", "DoesNotExist"):
             if values:
@@ -510,7 +586,9 @@ def validate_label_selector(sel: Any, path: str) -> list[FieldError]:
         key = expr.get("key", "")
         errs.extend(invalid(f"{epath}.key", key, m) for m in is_qualified_name(key))
         for j, value in enumerate(values):
-            errs.extend(invalid(f"{epath}.values[{j}]", value, m) for m in is_valid_label_value(value))
+            errs.extend(
+                invalid(f"{epath}.values[{j}]", value, m) for m in is_valid_label_value(value)
+            )
     return errs
 
 

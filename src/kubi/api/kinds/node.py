@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubi.api.errors import DUPLICATE, FieldError, duplicate, forbidden, invalid, not_supported, required
+from kubi.api.errors import (
+    DUPLICATE,
+    FieldError,
+    duplicate,
+    forbidden,
+    invalid,
+    not_supported,
+    required,
+)
 from kubi.api.hooks import defaulter, validator
 from kubi.api.kinds import meta as m
 from kubi.api.kinds._shared import (
@@ -112,7 +120,12 @@ def validate_taints(taints: list[dict], path: str) -> list[FieldError]:
         key = (effect, taint.get("key", ""))
         if key in seen:
             errs.append(
-                FieldError(DUPLICATE, here, taint_literal(taint), "taints must be unique by key and effect pair")
+                FieldError(
+                    DUPLICATE,
+                    here,
+                    taint_literal(taint),
+                    "taints must be unique by key and effect pair",
+                )
             )
             continue
         seen.add(key)
@@ -147,7 +160,9 @@ def _pod_cidrs(spec: dict) -> list[FieldError]:
             )
         versions = [as_ipv4(p.network_address).version for p in parsed if p is not None]
         if not is_dual_stack(versions) or len(cidrs) > 2:
-            errs.append(invalid(path, cidrs, "may specify no more than one CIDR for each IP family"))
+            errs.append(
+                invalid(path, cidrs, "may specify no more than one CIDR for each IP family")
+            )
         seen: set[str] = set()
         for i, value in enumerate(cidrs):
             if value in seen:

@@ -24,7 +24,10 @@ TOKEN_EXPIRATION_SECONDS = 3600
 
 _PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 _PROBE_DEFAULTS = (
-    ("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1), ("failureThreshold", 3),
+    ("timeoutSeconds", 1),
+    ("periodSeconds", 10),
+    ("successThreshold", 1),
+    ("failureThreshold", 3),
 )
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
@@ -131,6 +134,9 @@ def _default_field_ref(ref: Any) -> None:
 
 def default_container(container: dict) -> None:
     """SetDefaults_Container plus everything nested in a container."""
+    # `resources` is a struct value upstream, so it is always serialized, if only as {}.
+    if not isinstance(container.get("resources"), dict):
+        container["resources"] = {}
     if not container.get("imagePullPolicy"):
         tag = image_tag(container.get("image") or "")
         container["imagePullPolicy"] = "Always" if tag == "latest" else "IfNotPresent"
@@ -165,17 +171,47 @@ _SOURCE_DEFAULTS: dict[str, dict[str, Any]] = {
     "hostPath": {"type": ""},
     "iscsi": {"iscsiInterface": "default"},
     "rbd": {"pool": "rbd", "user": "admin", "keyring": "/etc/ceph/keyring"},
-    "azureDisk": {"cachingMode": "ReadWrite", "fsType": "ext4", "readOnly": False, "kind": "Shared"},
+    "azureDisk": {
+        "cachingMode": "ReadWrite",
+        "fsType": "ext4",
+        "readOnly": False,
+        "kind": "Shared",
+    },
     "scaleIO": {"storageMode": "ThinProvisioned", "fsType": "xfs"},
 }
 
 # Every volume source a Volume may carry; one with none of them becomes an emptyDir.
 VOLUME_SOURCES = (
-    "emptyDir", "hostPath", "gitRepo", "gcePersistentDisk", "awsElasticBlockStore", "secret",
-    "nfs", "iscsi", "glusterfs", "flocker", "persistentVolumeClaim", "rbd", "cinder", "cephfs",
-    "quobyte", "downwardAPI", "fc", "flexVolume", "configMap", "azureFile", "vsphereVolume",
-    "photonPersistentDisk", "portworxVolume", "azureDisk", "storageos", "projected", "scaleIO",
-    "csi", "ephemeral", "image",
+    "emptyDir",
+    "hostPath",
+    "gitRepo",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "flocker",
+    "persistentVolumeClaim",
+    "rbd",
+    "cinder",
+    "cephfs",
+    "quobyte",
+    "downwardAPI",
+    "fc",
+    "flexVolume",
+    "configMap",
+    "azureFile",
+    "vsphereVolume",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "azureDisk",
+    "storageos",
+    "projected",
+    "scaleIO",
+    "csi",
+    "ephemeral",
+    "image",
 )
 
 
@@ -290,10 +326,20 @@ def default_pod(pod: dict) -> None:
     default_pod_spec(spec)
 
 
+def ensure_template_metadata(template: Any) -> None:
+    """An embedded ObjectMeta is always serialized in v1.33, with `creationTimestamp: null`."""
+    if isinstance(template, dict):
+        md = template.get("metadata")
+        if not isinstance(md, dict):
+            md = template["metadata"] = {}
+        md.setdefault("creationTimestamp", None)
+
+
 def default_pod_template(template: Any) -> None:
     """A PodTemplateSpec embedded in another object gets the PodSpec defaults only."""
     if not isinstance(template, dict):
         return
+    ensure_template_metadata(template)
     spec = template.get("spec")
     if isinstance(spec, dict):
         default_pod_spec(spec)

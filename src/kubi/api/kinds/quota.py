@@ -37,17 +37,26 @@ _LIMITS_REQUESTS = {
     "limits.memory",
     "limits.ephemeral-storage",
 }
-STANDARD_RESOURCES = frozenset(_COUNTS | _COMPUTE | _LIMITS_REQUESTS | {"storage", "requests.storage"})
+STANDARD_RESOURCES = frozenset(
+    _COUNTS | _COMPUTE | _LIMITS_REQUESTS | {"storage", "requests.storage"}
+)
 STANDARD_QUOTA_RESOURCES = frozenset(_COUNTS | _COMPUTE | _LIMITS_REQUESTS | {"requests.storage"})
 STANDARD_SCOPES = frozenset(
-    {"Terminating", "NotTerminating", "BestEffort", "NotBestEffort", "PriorityClass", "CrossNamespacePodAffinity"}
+    {
+        "Terminating",
+        "NotTerminating",
+        "BestEffort",
+        "NotBestEffort",
+        "PriorityClass",
+        "CrossNamespacePodAffinity",
+    }
 )
 _POD_COMPUTE = {"cpu", "memory", "limits.cpu", "limits.memory", "requests.cpu", "requests.memory"}
 LIMIT_TYPES = frozenset({"Pod", "Container", "PersistentVolumeClaim"})
 
 
 def _is_quota_hugepages(name: str) -> bool:
-    return name.startswith("hugepages-") or name.startswith("requests.hugepages-")
+    return name.startswith(("hugepages-", "requests.hugepages-"))
 
 
 def resource_name(name: str, path: str) -> list[FieldError]:
@@ -87,7 +96,13 @@ def _scopes_literal(scopes: list[Any]) -> GoLiteral:
 def _scope_fits(scope: str, resource: str) -> bool:
     if scope == "BestEffort":
         return resource == "pods"
-    if scope in ("Terminating", "NotTerminating", "NotBestEffort", "PriorityClass", "CrossNamespacePodAffinity"):
+    if scope in (
+        "Terminating",
+        "NotTerminating",
+        "NotBestEffort",
+        "PriorityClass",
+        "CrossNamespacePodAffinity",
+    ):
         return resource == "pods" or resource in _POD_COMPUTE
     return True
 
@@ -109,7 +124,9 @@ def _quota_scopes(spec: dict) -> list[FieldError]:
             errs.append(invalid(path, _scopes_literal(scopes), "unsupported scope"))
         for name in hard:
             if _is_standard_quota(name) and not _scope_fits(scope, name):
-                errs.append(invalid(path, _scopes_literal(scopes), "unsupported scope applied to resource"))
+                errs.append(
+                    invalid(path, _scopes_literal(scopes), "unsupported scope applied to resource")
+                )
     for pair in _CONFLICTS:
         if set(pair) <= set(scopes):
             errs.append(invalid(path, _scopes_literal(scopes), "conflicting scopes"))
@@ -124,9 +141,19 @@ def _scope_selector(spec: dict) -> list[FieldError]:
     hard = sorted(spec.get("hard") or {})
     errs: list[FieldError] = []
     seen: set[str] = set()
-    exists_only = ("BestEffort", "NotBestEffort", "Terminating", "NotTerminating", "CrossNamespacePodAffinity")
+    exists_only = (
+        "BestEffort",
+        "NotBestEffort",
+        "Terminating",
+        "NotTerminating",
+        "CrossNamespacePodAffinity",
+    )
     for req in selector.get("matchExpressions") or []:
-        scope, op, values = req.get("scopeName", ""), req.get("operator", ""), req.get("values") or []
+        scope, op, values = (
+            req.get("scopeName", ""),
+            req.get("operator", ""),
+            req.get("values") or [],
+        )
         if scope not in STANDARD_SCOPES:
             errs.append(invalid(f"{path}.scopeName", scope, "unsupported scope"))
         for name in hard:
@@ -164,7 +191,9 @@ def _scope_selector(spec: dict) -> list[FieldError]:
         seen.add(scope)
     for pair in _CONFLICTS:
         if set(pair) <= seen:
-            errs.append(invalid(path, _scopes_literal(spec.get("scopes") or []), "conflicting scopes"))
+            errs.append(
+                invalid(path, _scopes_literal(spec.get("scopes") or []), "conflicting scopes")
+            )
     return errs
 
 
@@ -178,7 +207,11 @@ def _quota_list(resources: dict, path: str) -> list[FieldError]:
 
 
 def _quota_spec(spec: dict) -> list[FieldError]:
-    return _quota_list(spec.get("hard") or {}, "spec.hard") + _quota_scopes(spec) + _scope_selector(spec)
+    return (
+        _quota_list(spec.get("hard") or {}, "spec.hard")
+        + _quota_scopes(spec)
+        + _scope_selector(spec)
+    )
 
 
 def _quota_status(obj: dict) -> list[FieldError]:
@@ -213,14 +246,18 @@ def default_limit_range(obj: dict) -> None:
         if item.get("type") != "Container":
             continue
         # Limit defaults to max, the request to that limit, else to min.
-        default = item.setdefault("default", {})
-        request = item.setdefault("defaultRequest", {})
+        default = dict(item.get("default") or {})
+        request = dict(item.get("defaultRequest") or {})
         for name, value in (item.get("max") or {}).items():
             default.setdefault(name, value)
         for name, value in default.items():
             request.setdefault(name, value)
         for name, value in (item.get("min") or {}).items():
             request.setdefault(name, value)
+        # Empty lists are left out, as upstream leaves them out of its JSON.
+        for field, values in (("default", default), ("defaultRequest", request)):
+            if values:
+                item[field] = values
 
 
 def _limit_type(kind: str, path: str) -> list[FieldError]:
@@ -260,7 +297,9 @@ def _limit_item(item: dict, kind: str, path: str) -> list[FieldError]:
     if kind == "Pod":
         for field in ("default", "defaultRequest"):
             if item.get(field):
-                errs.append(forbidden(f"{path}.{field}", "may not be specified when `type` is 'Pod'"))
+                errs.append(
+                    forbidden(f"{path}.{field}", "may not be specified when `type` is 'Pod'")
+                )
     else:
         fields += ["default", "defaultRequest"]
     fields.append("maxLimitRequestRatio")
@@ -269,14 +308,14 @@ def _limit_item(item: dict, kind: str, path: str) -> list[FieldError]:
         for name in sorted(values):
             errs.extend(_limit_resource(kind, name, f"{path}.{field}[{name}]"))
         lists[field] = {name: quantity(v) for name, v in values.items()}
-    if kind == "PersistentVolumeClaim":
-        if "storage" not in (item.get("min") or {}) and "storage" not in (item.get("max") or {}):
-            errs.append(
-                required(
-                    f"{path}.limits",
-                    "either minimum or maximum storage value is required, but neither was provided",
-                )
+    storage_bounded = "storage" in (item.get("min") or {}) or "storage" in (item.get("max") or {})
+    if kind == "PersistentVolumeClaim" and not storage_bounded:
+        errs.append(
+            required(
+                f"{path}.limits",
+                "either minimum or maximum storage value is required, but neither was provided",
             )
+        )
     names = sorted(set().union(*(lists[f].keys() for f in lists)))
     for name in names:
         errs.extend(_limit_comparisons(name, lists, path))
@@ -296,9 +335,17 @@ def _limit_comparisons(name: str, lists: dict[str, dict[str, Any]], path: str) -
     if low is not None and high is not None and low > high:
         bad("min", low, f"min value {low} is greater than max value {high}")
     if request is not None and low is not None and low > request:
-        bad("defaultRequest", request, f"min value {low} is greater than default request value {request}")
+        bad(
+            "defaultRequest",
+            request,
+            f"min value {low} is greater than default request value {request}",
+        )
     if request is not None and high is not None and request > high:
-        bad("defaultRequest", request, f"default request value {request} is greater than max value {high}")
+        bad(
+            "defaultRequest",
+            request,
+            f"default request value {request} is greater than max value {high}",
+        )
     if request is not None and default is not None and request > default:
         bad(
             "defaultRequest",

@@ -1,26 +1,19 @@
-"""core/v1 Service and Endpoints: defaults, the field juggling a Service write
-needs, and validation, as upstream v1.33 has them.
+"""core/v1 Service: defaults, preparation and validation as upstream v1.33
+has them.
 
-A Service is a union discriminated by `type`, with linked fields that clients
-set in different ways (old clients send only `clusterIP`, `kubectl apply` may
-resend a manifest without the allocated `clusterIP` or `nodePort`). The
-preparer reconciles those as upstream's strategy does, before validation.
+A Service is a union discriminated by `type`. The defaulter fills in what
+upstream's v1 defaults fill in; the preparer reconciles the IP and port fields
+of a write with the stored object (see `service_ips`) before validation.
 Allocating cluster IPs and node ports is the API server's job; what is validated
 here is whatever values the object carries when it reaches validation.
+Endpoints are registered from `endpoints`, imported at the bottom.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from kubi.api.errors import (
-    FieldError,
-    duplicate,
-    forbidden,
-    invalid,
-    not_supported,
-    required,
-)
+from kubi.api.errors import FieldError, duplicate, forbidden, invalid, not_supported, required
 from kubi.api.hooks import defaulter, preparer, validator
 from kubi.api.kinds import meta as m
 from kubi.api.kinds._shared import (
@@ -29,8 +22,6 @@ from kubi.api.kinds._shared import (
     dns_label,
     dns_subdomain,
     ip_errors,
-    is_dual_stack,
-    is_ipv6,
     meta_create,
     meta_update,
     non_special_ip,
@@ -38,7 +29,19 @@ from kubi.api.kinds._shared import (
     port_num_or_name,
     protocol_errors,
     qualified_name,
-    as_ipv4,
+)
+from kubi.api.kinds.service_ips import (
+    cluster_ips_related_fields,
+    cluster_ips_update,
+    default_ip_families,
+    drop_type_dependent_fields,
+    externally_accessible,
+    ip_families_update,
+    is_headless,
+    needs_health_check,
+    normalize_cluster_ips,
+    patch_allocated_values,
+    trim_for_downgrade,
 )
 
 SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
@@ -48,32 +51,6 @@ SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-rang
 TOPOLOGY_HINTS_ANNOTATION = "service.kubernetes.io/topology-aware-hints"
 TOPOLOGY_MODE_ANNOTATION = "service.kubernetes.io/topology-mode"
 ONLY_LB = "may only be used when `type` is 'LoadBalancer'"
-
-
-# -- small predicates, named as upstream names them ----------------------------------
-
-
-def externally_accessible(spec: dict) -> bool:
-    kind = spec.get("type")
-    return kind in ("LoadBalancer", "NodePort") or (
-        kind == "ClusterIP" and bool(spec.get("externalIPs"))
-    )
-
-
-def needs_health_check(spec: dict) -> bool:
-    return spec.get("type") == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
-
-
-def is_headless(spec: dict) -> bool:
-    return (spec.get("clusterIPs") or []) == ["None"]
-
-
-def _needs_cluster_ip(spec: dict) -> bool:
-    return spec.get("type") != "ExternalName"
-
-
-def _needs_node_port(spec: dict) -> bool:
-    return spec.get("type") in ("NodePort", "LoadBalancer")
 
 
 # -- defaults ------------------------------------------------------------------------
@@ -126,108 +103,14 @@ def prepare_service(obj: dict, old: dict | None) -> None:
     if old is None:
         if spec.get("clusterIP") and not spec.get("clusterIPs"):
             spec["clusterIPs"] = [spec["clusterIP"]]
-        _default_ip_families(spec, None)
+        default_ip_families(spec, None)
         return
     old_spec = old.get("spec") or {}
-    _patch_allocated_values(spec, old_spec)
-    _normalize_cluster_ips(spec, old_spec)
-    _drop_type_dependent_fields(spec, old_spec)
-    _trim_for_downgrade(spec, old_spec)
-    _default_ip_families(spec, old_spec)
-
-
-def _patch_allocated_values(spec: dict, old: dict) -> None:
-    """Resubmitting a manifest without the allocated values keeps them."""
-    if _needs_cluster_ip(old) and _needs_cluster_ip(spec):
-        if not spec.get("clusterIP") and old.get("clusterIP"):
-            spec["clusterIP"] = old["clusterIP"]
-        if not spec.get("clusterIPs") and old.get("clusterIPs"):
-            spec["clusterIPs"] = list(old["clusterIPs"])
-    if _needs_node_port(old) and _needs_node_port(spec):
-        by_name = {p.get("name", ""): p.get("nodePort") for p in old.get("ports") or []}
-        for port in spec.get("ports") or []:
-            if not port.get("nodePort") and by_name.get(port.get("name", "")):
-                port["nodePort"] = by_name[port.get("name", "")]
-    if needs_health_check(old) and needs_health_check(spec):
-        if not spec.get("healthCheckNodePort") and old.get("healthCheckNodePort"):
-            spec["healthCheckNodePort"] = old["healthCheckNodePort"]
-
-
-def _normalize_cluster_ips(spec: dict, old: dict) -> None:
-    """Keep `clusterIP` and `clusterIPs` in step for clients that only know one."""
-    new_ip, old_ip = spec.get("clusterIP") or "", old.get("clusterIP") or ""
-    old_ips = old.get("clusterIPs") or []
-    if old_ips and not spec.get("clusterIPs") and new_ip == old_ip:
-        spec["clusterIPs"] = list(old_ips)
-    if new_ip != old_ip and (spec.get("clusterIPs") or []) == old_ips:
-        if old_ip and not new_ip:
-            spec.pop("clusterIPs", None)
-        else:
-            spec["clusterIPs"] = [new_ip]
-
-
-def _drop_type_dependent_fields(spec: dict, old: dict) -> None:
-    """Clear fields the new type has no use for, unless the user changed them too."""
-    if _needs_cluster_ip(old) and not _needs_cluster_ip(spec):
-        if spec.get("clusterIP") == old.get("clusterIP") and spec.get("clusterIPs") == old.get(
-            "clusterIPs"
-        ):
-            spec.pop("clusterIP", None)
-            spec.pop("clusterIPs", None)
-        if spec.get("ipFamilies") == old.get("ipFamilies"):
-            spec.pop("ipFamilies", None)
-        if spec.get("ipFamilyPolicy") == old.get("ipFamilyPolicy"):
-            spec.pop("ipFamilyPolicy", None)
-    if _needs_node_port(old) and not _needs_node_port(spec):
-        old_ports = {p.get("nodePort") for p in old.get("ports") or [] if p.get("nodePort")}
-        new_ports = {p.get("nodePort") for p in spec.get("ports") or [] if p.get("nodePort")}
-        if new_ports <= old_ports:
-            for port in spec.get("ports") or []:
-                port.pop("nodePort", None)
-    if needs_health_check(old) and not needs_health_check(spec):
-        if spec.get("healthCheckNodePort") == old.get("healthCheckNodePort"):
-            spec.pop("healthCheckNodePort", None)
-    if old.get("type") == "LoadBalancer" and spec.get("type") != "LoadBalancer":
-        allocate = spec.get("allocateLoadBalancerNodePorts")
-        if allocate is not None and allocate == old.get("allocateLoadBalancerNodePorts"):
-            spec.pop("allocateLoadBalancerNodePorts", None)
-        if spec.get("loadBalancerClass") == old.get("loadBalancerClass"):
-            spec.pop("loadBalancerClass", None)
-
-
-def _trim_for_downgrade(spec: dict, old: dict) -> None:
-    """Switching a dual-stack Service to SingleStack drops the secondary family."""
-    was_dual = old.get("ipFamilyPolicy") in ("RequireDualStack", "PreferDualStack")
-    if was_dual and spec.get("ipFamilyPolicy") == "SingleStack":
-        if len(spec.get("clusterIPs") or []) > 1:
-            spec["clusterIPs"] = spec["clusterIPs"][:1]
-        if len(spec.get("ipFamilies") or []) > 1:
-            spec["ipFamilies"] = spec["ipFamilies"][:1]
-
-
-def _default_ip_families(spec: dict, old: dict | None) -> None:
-    """ipFamilyPolicy and ipFamilies for a single-stack (IPv4 or IPv6) cluster."""
-    if not _needs_cluster_ip(spec):
-        return
-    same_type = old is not None and _needs_cluster_ip(old)
-    if spec.get("ipFamilyPolicy") is None:
-        if same_type and old.get("ipFamilyPolicy"):
-            spec["ipFamilyPolicy"] = old["ipFamilyPolicy"]
-        elif is_headless(spec) and not spec.get("selector"):
-            spec["ipFamilyPolicy"] = "RequireDualStack"
-        else:
-            spec["ipFamilyPolicy"] = "SingleStack"
-    if spec.get("ipFamilies"):
-        return
-    if same_type and old.get("ipFamilies") and spec.get("clusterIPs") == old.get("clusterIPs"):
-        spec["ipFamilies"] = list(old["ipFamilies"])
-        return
-    families = [
-        "IPv6" if is_ipv6(ip) else "IPv4"
-        for ip in spec.get("clusterIPs") or []
-        if parse_ip(ip) is not None
-    ]
-    spec["ipFamilies"] = families or ["IPv4"]
+    patch_allocated_values(spec, old_spec)
+    normalize_cluster_ips(spec, old_spec)
+    drop_type_dependent_fields(spec, old_spec)
+    trim_for_downgrade(spec, old_spec)
+    default_ip_families(spec, old_spec)
 
 
 # -- validation ----------------------------------------------------------------------
@@ -241,12 +124,12 @@ def validate_service(obj: dict, old: dict | None, subresource: str) -> list[Fiel
     if subresource == "status":
         return errs + _load_balancer_status(obj)
     spec, old_spec = obj.get("spec") or {}, old.get("spec") or {}
-    errs.extend(_cluster_ips_update(spec, old_spec))
-    errs.extend(_ip_families_update(spec, old_spec))
+    errs.extend(cluster_ips_update(spec, old_spec))
+    errs.extend(ip_families_update(spec, old_spec))
     errs.extend(_load_balancer_class(spec, old_spec))
-    if needs_health_check(old_spec) and needs_health_check(spec):
-        if spec.get("healthCheckNodePort") != old_spec.get("healthCheckNodePort"):
-            errs.append(forbidden("spec.healthCheckNodePort", "field is immutable"))
+    both_check = needs_health_check(old_spec) and needs_health_check(spec)
+    if both_check and spec.get("healthCheckNodePort") != old_spec.get("healthCheckNodePort"):
+        errs.append(forbidden("spec.healthCheckNodePort", "field is immutable"))
     return errs + _validate_service(obj)
 
 
@@ -290,7 +173,10 @@ def _validate_service(obj: dict) -> list[FieldError]:
 
 
 def _topology_annotations(annotations: dict) -> list[FieldError]:
-    hints, mode = annotations.get(TOPOLOGY_HINTS_ANNOTATION), annotations.get(TOPOLOGY_MODE_ANNOTATION)
+    hints, mode = (
+        annotations.get(TOPOLOGY_HINTS_ANNOTATION),
+        annotations.get(TOPOLOGY_MODE_ANNOTATION),
+    )
     if hints is not None and mode is not None and hints != mode:
         return [
             invalid(
@@ -391,7 +277,9 @@ def _port_clashes(spec: dict) -> list[FieldError]:
         for i, port in enumerate(ports):
             if port.get("nodePort"):
                 errs.append(
-                    forbidden(f"spec.ports[{i}].nodePort", "may not be used when `type` is 'ClusterIP'")
+                    forbidden(
+                        f"spec.ports[{i}].nodePort", "may not be used when `type` is 'ClusterIP'"
+                    )
                 )
     seen_node: set[tuple[Any, Any]] = set()
     for i, port in enumerate(ports):
@@ -437,9 +325,9 @@ def _load_balancer_class(spec: dict, old: dict | None) -> list[FieldError]:
     path = "spec.loadBalancerClass"
     is_lb = spec.get("type") == "LoadBalancer"
     if old is not None:
-        if is_lb and old.get("type") == "LoadBalancer":
-            if spec.get("loadBalancerClass") != old.get("loadBalancerClass"):
-                errs.append(invalid(path, spec.get("loadBalancerClass"), "may not change once set"))
+        both_lb = is_lb and old.get("type") == "LoadBalancer"
+        if both_lb and spec.get("loadBalancerClass") != old.get("loadBalancerClass"):
+            errs.append(invalid(path, spec.get("loadBalancerClass"), "may not change once set"))
         return errs
     if spec.get("loadBalancerClass") is not None:
         if is_lb:
@@ -479,7 +367,9 @@ def _external_traffic_policy(spec: dict) -> list[FieldError]:
     elif not port:
         errs.append(required("spec.healthCheckNodePort"))
     else:
-        errs.extend(invalid("spec.healthCheckNodePort", port, msg) for msg in m.is_valid_port_num(port))
+        errs.extend(
+            invalid("spec.healthCheckNodePort", port, msg) for msg in m.is_valid_port_num(port)
+        )
     return errs
 
 
@@ -493,126 +383,6 @@ def _internal_traffic_policy(spec: dict) -> list[FieldError]:
     if policy not in ("Cluster", "Local"):
         return [not_supported("spec.internalTrafficPolicy", policy, ("Cluster", "Local"))]
     return []
-
-
-def cluster_ips_related_fields(spec: dict) -> list[FieldError]:
-    """clusterIP, clusterIPs, ipFamilies and ipFamilyPolicy, checked together."""
-    if spec.get("type") == "ExternalName":
-        return []
-    errs: list[FieldError] = []
-    ips = spec.get("clusterIPs") or []
-    ip = spec.get("clusterIP") or ""
-    path = "spec.clusterIPs"
-    if ip:
-        if not ips:
-            errs.append(required(path))
-        elif ips[0] != ip:
-            errs.append(invalid(path, ips, "first value must match `clusterIP`"))
-    elif ips:
-        errs.append(invalid(path, ips, "must be empty when `clusterIP` is not specified"))
-    seen: set[str] = set()
-    for i, family in enumerate(spec.get("ipFamilies") or []):
-        if family not in ("IPv4", "IPv6"):
-            errs.append(not_supported(f"spec.ipFamilies[{i}]", family, ("IPv4", "IPv6")))
-        if family in seen:
-            errs.append(duplicate(f"spec.ipFamilies[{i}]", family))
-        seen.add(family)
-    policy = spec.get("ipFamilyPolicy")
-    policies = ("PreferDualStack", "RequireDualStack", "SingleStack")
-    if policy is not None and policy not in policies:
-        errs.append(not_supported("spec.ipFamilyPolicy", policy, policies))
-    bad_ips = False
-    for i, value in enumerate(ips):
-        if i == 0 and value == "None":
-            if len(ips) > 1:
-                bad_ips = True
-                errs.append(invalid(path, ips, "'None' must be the first and only value"))
-            continue
-        problems = ip_errors(value, f"{path}[{i}]")
-        bad_ips = bad_ips or bool(problems)
-        errs.extend(problems)
-    if len(ips) > 2:
-        errs.append(invalid(path, ips, "may only hold up to 2 values"))
-    # Further checks would only restate a bad address as a family mismatch.
-    if bad_ips:
-        return errs
-    if len(ips) > 1:
-        versions = [as_ipv4(parse_ip(v)).version for v in ips]  # type: ignore[arg-type]
-        if not is_dual_stack(versions) or len(ips) > 2:
-            errs.append(invalid(path, ips, "may specify no more than one IP for each IP family"))
-    families = spec.get("ipFamilies") or []
-    if not is_headless(spec) and ips and families:
-        for i, value in enumerate(ips[: len(families)]):
-            if families[i] == "IPv4" and is_ipv6(value):
-                errs.append(
-                    invalid(f"{path}[{i}]", value, f"expected an IPv4 value as indicated by `ipFamilies[{i}]`")
-                )
-            if families[i] == "IPv6" and not is_ipv6(value):
-                errs.append(
-                    invalid(f"{path}[{i}]", value, f"expected an IPv6 value as indicated by `ipFamilies[{i}]`")
-                )
-    return errs
-
-
-def _cluster_ips_update(spec: dict, old: dict) -> list[FieldError]:
-    if "ExternalName" in (spec.get("type"), old.get("type")):
-        return []
-    if is_headless(spec) and is_headless(old):
-        return []
-    new_ips, old_ips = spec.get("clusterIPs") or [], old.get("clusterIPs") or []
-    unchanged = "may not change once set"
-    errs: list[FieldError] = []
-    if len(new_ips) == len(old_ips):
-        for i, value in enumerate(old_ips):
-            if value != new_ips[i]:
-                errs.append(invalid(f"spec.clusterIPs[{i}]", new_ips, unchanged))
-    elif len(old_ips) > len(new_ips):
-        if not new_ips:
-            errs.append(invalid("spec.clusterIPs[0]", new_ips, "primary clusterIP can not be unset"))
-        elif new_ips[0] != old_ips[0]:
-            errs.append(invalid("spec.clusterIPs[0]", new_ips, unchanged))
-        if len(new_ips) == 1 and spec.get("ipFamilyPolicy") != "SingleStack":
-            errs.append(
-                invalid(
-                    "spec.ipFamilyPolicy",
-                    spec.get("ipFamilyPolicy"),
-                    "must be set to 'SingleStack' when releasing the secondary clusterIP",
-                )
-            )
-    elif old_ips and new_ips[0] != old_ips[0]:
-        errs.append(invalid("spec.clusterIPs[0]", new_ips, unchanged))
-    return errs
-
-
-def _ip_families_update(spec: dict, old: dict) -> list[FieldError]:
-    if "ExternalName" in (spec.get("type"), old.get("type")):
-        return []
-    if is_headless(spec) or is_headless(old):
-        return []
-    new, before = spec.get("ipFamilies") or [], old.get("ipFamilies") or []
-    ips = spec.get("clusterIPs") or []
-    unchanged = "may not change once set"
-    errs: list[FieldError] = []
-    if len(new) == len(before):
-        for i, family in enumerate(before):
-            if family != new[i]:
-                errs.append(invalid("spec.ipFamilies[0]", new, unchanged))
-    elif len(before) > len(new):
-        if not ips:
-            errs.append(invalid("spec.ipFamilies[0]", new, "primary ipFamily can not be unset"))
-        if new and new[0] != before[0]:
-            errs.append(invalid("spec.ipFamilies[0]", ips, unchanged))
-        if len(new) == 1 and spec.get("ipFamilyPolicy") != "SingleStack":
-            errs.append(
-                invalid(
-                    "spec.ipFamilyPolicy",
-                    spec.get("ipFamilyPolicy"),
-                    "must be set to 'SingleStack' when releasing the secondary ipFamily",
-                )
-            )
-    elif before and new and new[0] != before[0]:
-        errs.append(invalid("spec.ipFamilies[0]", ips, unchanged))
-    return errs
 
 
 def _load_balancer_status(obj: dict) -> list[FieldError]:
@@ -637,62 +407,11 @@ def _load_balancer_status(obj: dict) -> list[FieldError]:
         if host:
             errs.extend(dns_subdomain(host, f"{here}.hostname"))
             if parse_ip(host) is not None:
-                errs.append(invalid(f"{here}.hostname", host, "must be a DNS name, not an IP address"))
+                errs.append(
+                    invalid(f"{here}.hostname", host, "must be a DNS name, not an IP address")
+                )
     return errs
 
 
-# -- Endpoints -----------------------------------------------------------------------
-
-
-@defaulter("v1", "Endpoints")
-def default_endpoints(obj: dict) -> None:
-    for subset in obj.get("subsets") or []:
-        for port in subset.get("ports") or []:
-            if not port.get("protocol"):
-                port["protocol"] = "TCP"
-
-
-@validator("v1", "Endpoints")
-def validate_endpoints(obj: dict, old: dict | None, subresource: str) -> list[FieldError]:
-    errs = meta_update(obj, old) if old is not None else []
-    errs.extend(meta_create(obj, namespaced=True, name_fn=m.dns1123_subdomain))
-    for i, subset in enumerate(obj.get("subsets") or []):
-        path = f"subsets[{i}]"
-        addresses = subset.get("addresses") or []
-        not_ready = subset.get("notReadyAddresses") or []
-        if not addresses and not not_ready:
-            errs.append(required(path, "must specify `addresses` or `notReadyAddresses`"))
-        for j, address in enumerate(addresses):
-            errs.extend(_endpoint_address(address, f"{path}.addresses[{j}]"))
-        for j, address in enumerate(not_ready):
-            errs.extend(_endpoint_address(address, f"{path}.notReadyAddresses[{j}]"))
-        ports = subset.get("ports") or []
-        for j, port in enumerate(ports):
-            errs.extend(_endpoint_port(port, len(ports) > 1, f"{path}.ports[{j}]"))
-    return errs
-
-
-def _endpoint_address(address: dict, path: str) -> list[FieldError]:
-    ip = address.get("ip", "")
-    errs = ip_errors(ip, f"{path}.ip")
-    if address.get("hostname"):
-        errs.extend(dns_label(address["hostname"], f"{path}.hostname"))
-    if address.get("nodeName") is not None:
-        node = address["nodeName"]
-        errs.extend(invalid(f"{path}.nodeName", node, msg) for msg in m.dns1123_subdomain(node))
-    return errs + non_special_ip(ip, f"{path}.ip")
-
-
-def _endpoint_port(port: dict, require_name: bool, path: str) -> list[FieldError]:
-    errs: list[FieldError] = []
-    name = port.get("name") or ""
-    if require_name and not name:
-        errs.append(required(f"{path}.name"))
-    elif name:
-        errs.extend(dns_label(name, f"{path}.name"))
-    number = port.get("port", 0)
-    errs.extend(invalid(f"{path}.port", number, msg) for msg in m.is_valid_port_num(number))
-    errs.extend(protocol_errors(port.get("protocol"), f"{path}.protocol"))
-    if port.get("appProtocol") is not None:
-        errs.extend(qualified_name(port["appProtocol"], f"{path}.appProtocol"))
-    return errs
+# Endpoints registers itself on import.
+from kubi.api.kinds import endpoints  # noqa: F401

@@ -1,0 +1,323 @@
+"""An asyncio client for the Kubernetes REST API, shared by every kubi component.
+
+`Client` holds one aiohttp session (connection pooling, TLS with the
+kubeconfig's client certificate) and speaks JSON. Resources are addressed by
+`Resource` (group, version, plural, namespaced), taken from the catalog or
+built by hand for anything else. Failures come back as the same
+`kubi.api.errors.StatusError` the server raised, rebuilt from the Status body,
+so callers catch `NotFound`-style errors by `.reason` or `.code`.
+
+There is deliberately no client-side rate limit: the server is the one to say
+when it is busy (429).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import ssl
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator
+from urllib.parse import urlencode
+
+import aiohttp
+import orjson
+import yaml
+
+from kubi.api import catalog
+from kubi.api.errors import StatusError
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str
+    version: str
+    plural: str
+    namespaced: bool = True
+    kind: str = ""
+
+    @classmethod
+    def of(cls, api_version: str, plural: str) -> "Resource":
+        group, _, version = api_version.rpartition("/")
+        rt = catalog.lookup(group, version, plural)
+        if rt is None:
+            return cls(group, version, plural)
+        return cls.from_type(rt)
+
+    @classmethod
+    def from_type(cls, rt: catalog.ResourceType) -> "Resource":
+        return cls(rt.group, rt.version, rt.plural, rt.namespaced, rt.kind)
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str = "", sub: str = "") -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else "/api/v1"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        if sub:
+            base += f"/{sub}"
+        return base
+
+
+def error_from_response(status: int, body: bytes) -> StatusError:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and data.get("kind") == "Status":
+        return StatusError(
+            data.get("code", status),
+            data.get("reason", ""),
+            data.get("message", ""),
+            data.get("details") or {},
+        )
+    return StatusError(status, "Unknown", body.decode(errors="replace")[:500])
+
+
+@dataclass
+class KubeConfig:
+    server: str
+    ca_data: bytes | None = None
+    cert_data: bytes | None = None
+    key_data: bytes | None = None
+    token: str | None = None
+    insecure: bool = False
+
+    @classmethod
+    def load(cls, path: str | Path, context: str | None = None) -> "KubeConfig":
+        doc = yaml.safe_load(Path(path).read_text())
+        ctx_name = context or doc.get("current-context")
+        ctx = next(c["context"] for c in doc["contexts"] if c["name"] == ctx_name)
+        cluster = next(c["cluster"] for c in doc["clusters"] if c["name"] == ctx["cluster"])
+        user = next((u["user"] for u in doc.get("users", []) if u["name"] == ctx.get("user")), {})
+        base = Path(path).parent
+
+        def data(entry: dict, key: str) -> bytes | None:
+            if entry.get(f"{key}-data"):
+                return base64.b64decode(entry[f"{key}-data"])
+            if entry.get(key):
+                return (base / entry[key]).read_bytes()
+            return None
+
+        return cls(
+            server=cluster["server"].rstrip("/"),
+            ca_data=data(cluster, "certificate-authority"),
+            cert_data=data(user, "client-certificate"),
+            key_data=data(user, "client-key"),
+            token=user.get("token"),
+            insecure=bool(cluster.get("insecure-skip-tls-verify")),
+        )
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        if not self.server.startswith("https"):
+            return False
+        ctx = ssl.create_default_context()
+        if self.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        elif self.ca_data:
+            ctx.load_verify_locations(cadata=self.ca_data.decode())
+        if self.cert_data and self.key_data:
+            # ssl only loads a chain from files: write them to a private temp dir.
+            with tempfile.TemporaryDirectory() as tmp:
+                cert = Path(tmp) / "c.pem"
+                key = Path(tmp) / "k.pem"
+                cert.write_bytes(self.cert_data)
+                key.write_bytes(self.key_data)
+                ctx.load_cert_chain(cert, key)
+        return ctx
+
+
+class Client:
+    """One connection pool to one API server."""
+
+    def __init__(self, config: KubeConfig, *, user_agent: str = "kubi", limit: int = 100) -> None:
+        self.config = config
+        self.user_agent = user_agent
+        self._ssl = config.ssl_context()
+        self._limit = limit
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def from_kubeconfig(cls, path: str | Path, **kw: Any) -> "Client":
+        return cls(KubeConfig.load(path), **kw)
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
+            if self.config.token:
+                headers["Authorization"] = f"Bearer {self.config.token}"
+            self._session = aiohttp.ClientSession(
+                base_url=None,
+                headers=headers,
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=self._limit),
+                json_serialize=lambda o: orjson.dumps(o).decode(),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _url(self, path: str, params: dict | None) -> str:
+        url = self.config.server + path
+        if params:
+            clean = {k: v for k, v in params.items() if v is not None}
+            if clean:
+                url += "?" + urlencode(clean, doseq=True)
+        return url
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float | None = 60,
+    ) -> Any:
+        data = None
+        headers = {}
+        if body is not None:
+            data = body if isinstance(body, bytes) else orjson.dumps(body)
+            headers["Content-Type"] = content_type
+        async with self.session.request(
+            method, self._url(path, params), data=data, headers=headers,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as resp:
+            raw = await resp.read()
+            if resp.status >= 400:
+                raise error_from_response(resp.status, raw)
+            if not raw:
+                return None
+            if resp.content_type.startswith("application/json"):
+                return orjson.loads(raw)
+            return raw.decode()
+
+    # ---- verbs
+
+    async def get(self, res: Resource, name: str, namespace: str | None = None) -> dict:
+        return await self.request("GET", res.path(namespace, name))
+
+    async def list(
+        self,
+        res: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
+        resource_version: str | None = None,
+    ) -> dict:
+        return await self.request("GET", res.path(namespace), params={
+            "labelSelector": label_selector, "fieldSelector": field_selector,
+            "limit": limit, "continue": continue_, "resourceVersion": resource_version,
+        })
+
+    async def create(self, res: Resource, obj: dict, namespace: str | None = None,
+                     *, field_manager: str | None = None, dry_run: bool = False) -> dict:
+        ns = namespace or obj.get("metadata", {}).get("namespace")
+        return await self.request("POST", res.path(ns), body=obj, params={
+            "fieldManager": field_manager, "dryRun": "All" if dry_run else None})
+
+    async def replace(self, res: Resource, obj: dict, *, subresource: str = "",
+                      field_manager: str | None = None) -> dict:
+        md = obj["metadata"]
+        return await self.request("PUT", res.path(md.get("namespace"), md["name"], subresource),
+                                  body=obj, params={"fieldManager": field_manager})
+
+    async def patch(self, res: Resource, name: str, patch: Any, namespace: str | None = None,
+                    *, patch_type: str = "merge", subresource: str = "",
+                    field_manager: str | None = None, force: bool | None = None) -> dict:
+        content_type = {
+            "merge": "application/merge-patch+json",
+            "json": "application/json-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+            "apply": "application/apply-patch+yaml",
+        }[patch_type]
+        return await self.request("PATCH", res.path(namespace, name, subresource), body=patch,
+                                  content_type=content_type, params={
+                                      "fieldManager": field_manager,
+                                      "force": None if force is None else str(force).lower()})
+
+    async def delete(self, res: Resource, name: str, namespace: str | None = None, *,
+                     propagation_policy: str | None = None,
+                     grace_period_seconds: int | None = None,
+                     preconditions: dict | None = None) -> dict:
+        body: dict = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation_policy:
+            body["propagationPolicy"] = propagation_policy
+        if grace_period_seconds is not None:
+            body["gracePeriodSeconds"] = grace_period_seconds
+        if preconditions:
+            body["preconditions"] = preconditions
+        return await self.request("DELETE", res.path(namespace, name), body=body)
+
+    async def watch(
+        self,
+        res: Resource,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: int | None = None,
+        allow_bookmarks: bool = True,
+    ) -> AsyncIterator[tuple[str, dict]]:
+        """Yield (type, object) events until the server closes the stream."""
+        params = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+            "timeoutSeconds": timeout_seconds,
+            "allowWatchBookmarks": "true" if allow_bookmarks else None,
+        }
+        async with self.session.get(
+            self._url(res.path(namespace), params),
+            timeout=aiohttp.ClientTimeout(total=None, sock_read=None),
+        ) as resp:
+            if resp.status >= 400:
+                raise error_from_response(resp.status, await resp.read())
+            buffer = b""
+            async for chunk in resp.content.iter_any():
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    event = orjson.loads(line)
+                    yield event["type"], event["object"]
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2)
+
+
+async def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -> None:
+    """Poll an async predicate until it is true or the deadline passes."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        if await predicate():
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(interval)
