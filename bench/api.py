@@ -29,11 +29,19 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-
 from apibench.load import CREATE, GET, LIST, Phase, WorkerPool, configmap, new_session, warm_up
 from apibench.profiling import CProfile, Profile, Profiler, PySpy, format_profile
-from apibench.report import (HEADER, Row, Target, aggregate, format_row, missing_pairs,
-                             percentile, ratio, watch_delays)
+from apibench.report import (
+    HEADER,
+    Row,
+    Target,
+    aggregate,
+    format_row,
+    missing_pairs,
+    percentile,
+    ratio,
+    watch_delays,
+)
 from apibench.servers import FloorProcess, KubiProcess, ServerError, cpu_seconds, free_port, rss_mb
 from store_raw import raw_insert_rate
 
@@ -51,7 +59,7 @@ class Plan:
     lists: int
 
 
-PLANS = (Plan(1, 300, 1000, 20), Plan(8, 2000, 5000, 80), Plan(64, 6000, 16000, 200))
+PLANS = (Plan(1, 400, 2000, 200), Plan(8, 3000, 8000, 500), Plan(64, 8000, 24000, 1000))
 
 
 class Bench:
@@ -206,9 +214,9 @@ class Bench:
             progress(format_row(row, self.cpus))
 
     async def _resource_version(self, collection: str) -> str:
-        async with self._session() as session:
-            async with session.get(collection, params={"limit": "1"}) as resp:
-                return str(orjson.loads(await resp.read())["metadata"]["resourceVersion"])
+        async with self._session() as session, \
+                session.get(collection, params={"limit": "1"}) as resp:
+            return str(orjson.loads(await resp.read())["metadata"]["resourceVersion"])
 
     async def _paced_creates(self, collection: str, names: list[str], sent: dict[str, float],
                              answered: dict[str, float]) -> None:
@@ -316,7 +324,7 @@ def print_report(bench: Bench) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--procs", type=int, choices=(1, 2), default=2,
+    parser.add_argument("--procs", type=int, choices=(1, 2), default=1,
                         help="client processes for the main table (the other count is "
                              "measured too, as a client check)")
     parser.add_argument("--scale", type=float, default=1.0,

@@ -86,9 +86,8 @@ def compact_definition(name: str, node: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_definitions(wheel: Path) -> dict[str, Any]:
-    with zipfile.ZipFile(wheel) as archive:
-        with archive.open(MEMBER) as handle:
-            return json.load(handle)["$defs"]
+    with zipfile.ZipFile(wheel) as archive, archive.open(MEMBER) as handle:
+        return json.load(handle)["$defs"]
 
 
 def download_wheel(into: Path) -> Path:

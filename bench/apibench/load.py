@@ -16,10 +16,11 @@ import asyncio
 import multiprocessing
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 import orjson
@@ -123,7 +124,7 @@ async def run_phase(session: aiohttp.ClientSession, base: str, phase: Phase, *,
                 return
             try:
                 await one(i)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 result.errors += 1
                 result.first_error = result.first_error or f"{type(exc).__name__}: {exc}"
 
@@ -158,7 +159,7 @@ async def watch_events(session: aiohttp.ClientSession, url: str, *, watchers: in
         await asyncio.wait_for(
             asyncio.gather(*(follow(r, into) for r, into in zip(responses, received))),
             timeout=max(0.1, deadline - time.monotonic()))
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     finally:
         for resp in responses:
@@ -167,6 +168,10 @@ async def watch_events(session: aiohttp.ClientSession, url: str, *, watchers: in
 
 
 # ------------------------------------------------------------------ worker process
+
+class WorkerError(RuntimeError):
+    """A client worker could not carry out a command."""
+
 
 @dataclass(frozen=True)
 class WorkerFailure:
@@ -197,7 +202,7 @@ async def _serve_commands(conn: Connection, kubeconfig: Path) -> None:
             try:
                 session, base = await _execute(conn, command, args, ssl_context, session,
                                                base, created)
-            except Exception as exc:  # the parent must hear of it, not wait forever
+            except Exception as exc:  # noqa: BLE001 - the parent must hear of it, not wait forever
                 conn.send(WorkerFailure(f"{command}: {type(exc).__name__}: {exc}"))
     finally:
         if session is not None:
@@ -252,7 +257,7 @@ class WorkerPool:
     def _recv(self, n: int) -> Any:
         reply = self._conns[n].recv()
         if isinstance(reply, WorkerFailure):
-            raise RuntimeError(f"client worker {n} failed: {reply.error}")
+            raise WorkerError(f"client worker {n} failed: {reply.error}")
         return reply
 
     def _ask(self, procs: int, command: str, args_for: Callable[[int], Any]) -> list[Any]:

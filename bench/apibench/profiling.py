@@ -16,9 +16,10 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 _LINE_NUMBER = re.compile(r":\d+\)$")
 

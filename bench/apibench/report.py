@@ -11,8 +11,8 @@ run: a missed target is printed as MISS and the exit status stays 0.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from apibench.load import WorkerResult
 
@@ -63,6 +63,8 @@ def aggregate(op: str, target: str, concurrency: int, start_at: float,
 
 def bound_by(row: Row, cpus: int) -> str:
     """What limited a phase's rate, judged from where the CPU went."""
+    if row.op.startswith("watch"):
+        return "paced creates"
     if row.concurrency == 1:
         return "latency (1 in flight)"
     if row.server_cpu >= 0.9:
@@ -71,7 +73,7 @@ def bound_by(row: Row, cpus: int) -> str:
         return "client CPU"
     if row.server_cpu + row.client_cpu >= 0.85 * cpus:
         return "machine CPU (shared)"
-    return "waiting (I/O, fsync)"
+    return "waiting (latency, I/O)"
 
 
 def watch_delays(received: Iterable[Sequence[tuple[str, float]]],

@@ -101,7 +101,10 @@ def test_namespace_status_phase_rules() -> None:
             {"data": {"k": "1"}, "binaryData": {"k": b64("1")}},
             ['data[k]: Invalid value: "k": duplicate of key present in binaryData'],
         ),
-        ({"data": {"k": "x" * (1024 * 1024 + 1)}}, ["Too long: may not be more than 1048576 bytes"]),
+        (
+            {"data": {"k": "x" * (1024 * 1024 + 1)}},
+            ["Too long: may not be more than 1048576 bytes"],
+        ),
     ],
 )
 def test_config_map_validation(fields: dict, errors: list[str]) -> None:
@@ -134,7 +137,12 @@ def test_secret_string_data_is_folded_into_data() -> None:
 @pytest.mark.parametrize(
     ("kind", "data", "annotations", "errors"),
     [
-        ("kubernetes.io/tls", {}, {}, ["data[tls.crt]: Required value", "data[tls.key]: Required value"]),
+        (
+            "kubernetes.io/tls",
+            {},
+            {},
+            ["data[tls.crt]: Required value", "data[tls.key]: Required value"],
+        ),
         ("kubernetes.io/tls", {"tls.crt": "", "tls.key": ""}, {}, []),
         (
             "kubernetes.io/basic-auth",
@@ -143,15 +151,22 @@ def test_secret_string_data_is_folded_into_data() -> None:
             ["data[username]: Required value", "data[password]: Required value"],
         ),
         ("kubernetes.io/basic-auth", {"password": ""}, {}, []),
-        ("kubernetes.io/ssh-auth", {"ssh-privatekey": ""}, {}, ["data[ssh-privatekey]: Required value"]),
+        (
+            "kubernetes.io/ssh-auth",
+            {"ssh-privatekey": ""},
+            {},
+            ["data[ssh-privatekey]: Required value"],
+        ),
         ("kubernetes.io/dockerconfigjson", {}, {}, ["data[.dockerconfigjson]: Required value"]),
         (
             "kubernetes.io/dockerconfigjson",
             {".dockerconfigjson": "nope"},
             {},
             [
-                'data[.dockerconfigjson]: Invalid value: "<secret contents redacted>": '
-                "invalid character 'n' looking for beginning of value"
+                (
+                    'data[.dockerconfigjson]: Invalid value: "<secret contents redacted>": '
+                    "invalid character 'n' looking for beginning of value"
+                )
             ],
         ),
         ("kubernetes.io/dockerconfigjson", {".dockerconfigjson": '{"auths":{}}'}, {}, []),
@@ -160,8 +175,10 @@ def test_secret_string_data_is_folded_into_data() -> None:
             {".dockercfg": "[]"},
             {},
             [
-                'data[.dockercfg]: Invalid value: "<secret contents redacted>": json: cannot '
-                "unmarshal array into Go value of type map[string]interface {}"
+                (
+                    'data[.dockercfg]: Invalid value: "<secret contents redacted>": json: cannot '
+                    "unmarshal array into Go value of type map[string]interface {}"
+                )
             ],
         ),
         (
@@ -170,7 +187,12 @@ def test_secret_string_data_is_folded_into_data() -> None:
             {},
             ["metadata.annotations[kubernetes.io/service-account.name]: Required value"],
         ),
-        ("kubernetes.io/service-account-token", {}, {"kubernetes.io/service-account.name": "d"}, []),
+        (
+            "kubernetes.io/service-account-token",
+            {},
+            {"kubernetes.io/service-account.name": "d"},
+            [],
+        ),
     ],
 )
 def test_secret_type_rules(kind: str, data: dict, annotations: dict, errors: list[str]) -> None:
@@ -204,7 +226,9 @@ def test_decode_base64_reports_offsets_as_go(text: str, result: tuple) -> None:
 
 def test_secret_size_limit() -> None:
     big = base64.b64encode(b"x" * (1024 * 1024 + 1)).decode()
-    assert write(obj("Secret", "s", data={"k": big})) == ["data: Too long: may not be more than 1048576 bytes"]
+    assert write(obj("Secret", "s", data={"k": big})) == [
+        "data: Too long: may not be more than 1048576 bytes"
+    ]
 
 
 def test_secret_type_and_immutable_updates() -> None:
@@ -225,13 +249,17 @@ def test_secret_type_and_immutable_updates() -> None:
 
 def test_service_account() -> None:
     assert write(obj("ServiceAccount", "default")) == []
-    assert write(obj("ServiceAccount", "Bad_Name"))[0].startswith('metadata.name: Invalid value: "Bad_Name"')
+    assert write(obj("ServiceAccount", "Bad_Name"))[0].startswith(
+        'metadata.name: Invalid value: "Bad_Name"'
+    )
 
 
 def test_secret_finalizer_must_be_standard_or_qualified() -> None:
     secret = obj("Secret", "s")
     secret["metadata"]["finalizers"] = ["mine"]
     assert write(secret) == [
-        'metadata.finalizers[0]: Invalid value: "mine": '
-        "name is neither a standard finalizer name nor is it fully qualified"
+        (
+            'metadata.finalizers[0]: Invalid value: "mine": '
+            "name is neither a standard finalizer name nor is it fully qualified"
+        )
     ]

@@ -39,31 +39,46 @@ def test_node_defaults_allocatable_and_pod_cidr() -> None:
         (
             {"spec": {"taints": [{"key": "a", "effect": "Sometimes"}]}},
             [
-                'metadata.taints[0].effect: Unsupported value: "Sometimes": supported values: '
-                '"NoSchedule", "PreferNoSchedule", "NoExecute"'
+                (
+                    'metadata.taints[0].effect: Unsupported value: "Sometimes": supported values: '
+                    '"NoSchedule", "PreferNoSchedule", "NoExecute"'
+                )
             ],
         ),
         ({"spec": {"taints": [{"key": "a"}]}}, ["metadata.taints[0].effect: Required value"]),
         (
-            {"spec": {"taints": [{"key": "a", "effect": "NoSchedule"}, {"key": "a", "effect": "NoSchedule"}]}},
+            {
+                "spec": {
+                    "taints": [
+                        {"key": "a", "effect": "NoSchedule"},
+                        {"key": "a", "effect": "NoSchedule"},
+                    ]
+                }
+            },
             [
-                'metadata.taints[1]: Duplicate value: core.Taint{Key:"a", Value:"", '
-                'Effect:"NoSchedule", TimeAdded:(*v1.Time)(nil)}: taints must be unique by key and '
-                "effect pair"
+                (
+                    'metadata.taints[1]: Duplicate value: core.Taint{Key:"a", Value:"", '
+                    'Effect:"NoSchedule", TimeAdded:(*v1.Time)(nil)}: taints must be unique by key and '
+                    "effect pair"
+                )
             ],
         ),
         (
             {"spec": {"podCIDRs": ["10.42.0.0/24", "10.43.0.0/24"]}},
             [
-                'spec.podCIDRs: Invalid value: []string{"10.42.0.0/24", "10.43.0.0/24"}: '
-                "may specify no more than one CIDR for each IP family"
+                (
+                    'spec.podCIDRs: Invalid value: []string{"10.42.0.0/24", "10.43.0.0/24"}: '
+                    "may specify no more than one CIDR for each IP family"
+                )
             ],
         ),
         (
             {"spec": {"podCIDRs": ["10.42.0.0/33"]}},
             [
-                'spec.podCIDRs[0]: Invalid value: "10.42.0.0/33": must be a valid CIDR value, '
-                "(e.g. 10.9.8.0/24 or 2001:db8::/64)"
+                (
+                    'spec.podCIDRs[0]: Invalid value: "10.42.0.0/33": must be a valid CIDR value, '
+                    "(e.g. 10.9.8.0/24 or 2001:db8::/64)"
+                )
             ],
         ),
         (
@@ -91,8 +106,10 @@ def test_node_update_rules() -> None:
     new["spec"]["providerID"] = "kubi://n2"
     new["status"] = {"addresses": [{"type": "InternalIP", "address": "10.0.0.1"}] * 2}
     assert write(new, old) == [
-        'status.addresses[1]: Duplicate value: core.NodeAddress{Type:"InternalIP", '
-        'Address:"10.0.0.1"}',
+        (
+            'status.addresses[1]: Duplicate value: core.NodeAddress{Type:"InternalIP", '
+            'Address:"10.0.0.1"}'
+        ),
         'spec.podCIDRs: Forbidden: node updates may not change podCIDR except from "" to valid',
         'spec.providerID: Forbidden: node updates may not change providerID except from "" to valid',
     ]
@@ -116,7 +133,9 @@ def event(**fields: Any) -> dict:
 
 
 def test_core_event_shape_defaults() -> None:
-    ev = event(involvedObject={"kind": "Pod", "name": "p", "namespace": "default"}, reason="Started")
+    ev = event(
+        involvedObject={"kind": "Pod", "name": "p", "namespace": "default"}, reason="Started"
+    )
     assert write(ev) == []
     assert ev["firstTimestamp"] is None and ev["eventTime"] is None
     assert ev["reportingComponent"] == "" and ev["source"] == {}
@@ -130,14 +149,19 @@ def test_core_event_shape_defaults() -> None:
             ['involvedObject.namespace: Invalid value: "other": does not match event.namespace'],
         ),
         (
-            {"eventTime": "2024-01-01T00:00:00.000000Z", "involvedObject": {"namespace": "default"}},
+            {
+                "eventTime": "2024-01-01T00:00:00.000000Z",
+                "involvedObject": {"namespace": "default"},
+            },
             [
                 "reportingController: Required value",
-                "reportingController: Invalid value: \"\": name part must be non-empty",
-                "reportingController: Invalid value: \"\": name part must consist of alphanumeric "
-                "characters, '-', '_' or '.', and must start and end with an alphanumeric character "
-                "(e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
-                "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+                'reportingController: Invalid value: "": name part must be non-empty',
+                (
+                    'reportingController: Invalid value: "": name part must consist of alphanumeric '
+                    "characters, '-', '_' or '.', and must start and end with an alphanumeric character "
+                    "(e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+                    "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+                ),
                 "reportingInstance: Required value",
                 "action: Required value",
                 "reason: Required value",
@@ -175,24 +199,33 @@ def quota(**spec: Any) -> dict:
         (
             {"hard": {"widgets": "1"}},
             [
-                'spec.hard[widgets]: Invalid value: "widgets": must be a standard resource type or '
-                "fully qualified",
+                (
+                    'spec.hard[widgets]: Invalid value: "widgets": must be a standard resource type or '
+                    "fully qualified"
+                ),
                 'spec.hard[widgets]: Invalid value: "widgets": must be a standard resource for quota',
             ],
         ),
-        ({"hard": {"pods": "1.5"}}, ['spec.hard[pods]: Invalid value: "1500m": must be an integer']),
+        (
+            {"hard": {"pods": "1.5"}},
+            ['spec.hard[pods]: Invalid value: "1500m": must be an integer'],
+        ),
         (
             {"hard": {"services": "1"}, "scopes": ["BestEffort"]},
             [
-                'spec.scopes: Invalid value: []core.ResourceQuotaScope{"BestEffort"}: '
-                "unsupported scope applied to resource"
+                (
+                    'spec.scopes: Invalid value: []core.ResourceQuotaScope{"BestEffort"}: '
+                    "unsupported scope applied to resource"
+                )
             ],
         ),
         (
             {"hard": {"pods": "1"}, "scopes": ["BestEffort", "NotBestEffort"]},
             [
-                'spec.scopes: Invalid value: []core.ResourceQuotaScope{"BestEffort", '
-                '"NotBestEffort"}: conflicting scopes'
+                (
+                    'spec.scopes: Invalid value: []core.ResourceQuotaScope{"BestEffort", '
+                    '"NotBestEffort"}: conflicting scopes'
+                )
             ],
         ),
     ],
@@ -216,7 +249,12 @@ def test_resource_quota_scopes_are_immutable() -> None:
 
 def limit_range(*limits: dict) -> dict:
     meta = {"name": "lr", "namespace": "default"}
-    return {"apiVersion": "v1", "kind": "LimitRange", "metadata": meta, "spec": {"limits": list(limits)}}
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": meta,
+        "spec": {"limits": list(limits)},
+    }
 
 
 def test_limit_range_container_defaults() -> None:
@@ -234,10 +272,14 @@ def test_limit_range_container_defaults() -> None:
             [{"type": "Container", "min": {"cpu": "2"}, "max": {"cpu": "1"}}],
             [
                 'spec.limits[0].min[cpu]: Invalid value: "2": min value 2 is greater than max value 1',
-                'spec.limits[0].defaultRequest[cpu]: Invalid value: "1": min value 2 is greater than '
-                "default request value 1",
-                'spec.limits[0].default[cpu]: Invalid value: "2": min value 2 is greater than default '
-                "value 1",
+                (
+                    'spec.limits[0].defaultRequest[cpu]: Invalid value: "1": min value 2 is greater than '
+                    "default request value 1"
+                ),
+                (
+                    'spec.limits[0].default[cpu]: Invalid value: "2": min value 2 is greater than default '
+                    "value 1"
+                ),
             ],
         ),
         (
@@ -247,31 +289,49 @@ def test_limit_range_container_defaults() -> None:
         (
             [{"type": "PersistentVolumeClaim"}],
             [
-                "spec.limits[0].limits: Required value: either minimum or maximum storage value is "
-                "required, but neither was provided"
+                (
+                    "spec.limits[0].limits: Required value: either minimum or maximum storage value is "
+                    "required, but neither was provided"
+                )
             ],
         ),
         (
             [{"type": "Gizmo"}],
-            ['spec.limits[0].type: Invalid value: "Gizmo": must be a standard limit type or fully qualified'],
+            [
+                'spec.limits[0].type: Invalid value: "Gizmo": must be a standard limit type or fully qualified'
+            ],
         ),
         (
             [{"type": "Container", "max": {"storage": "1Gi"}}],
             [
-                'spec.limits[0].max[storage]: Invalid value: "storage": must be a standard resource '
-                "for containers",
-                'spec.limits[0].default[storage]: Invalid value: "storage": must be a standard '
-                "resource for containers",
-                'spec.limits[0].defaultRequest[storage]: Invalid value: "storage": must be a standard '
-                "resource for containers",
+                (
+                    'spec.limits[0].max[storage]: Invalid value: "storage": must be a standard resource '
+                    "for containers"
+                ),
+                (
+                    'spec.limits[0].default[storage]: Invalid value: "storage": must be a standard '
+                    "resource for containers"
+                ),
+                (
+                    'spec.limits[0].defaultRequest[storage]: Invalid value: "storage": must be a standard '
+                    "resource for containers"
+                ),
             ],
         ),
         (
-            [{"type": "Container", "min": {"cpu": "100m"}, "max": {"cpu": "200m"},
-              "maxLimitRequestRatio": {"cpu": "3"}}],
             [
-                'spec.limits[0].maxLimitRequestRatio[cpu]: Invalid value: "3": ratio 3 is greater '
-                "than max/min = 2.000000"
+                {
+                    "type": "Container",
+                    "min": {"cpu": "100m"},
+                    "max": {"cpu": "200m"},
+                    "maxLimitRequestRatio": {"cpu": "3"},
+                }
+            ],
+            [
+                (
+                    'spec.limits[0].maxLimitRequestRatio[cpu]: Invalid value: "3": ratio 3 is greater '
+                    "than max/min = 2.000000"
+                )
             ],
         ),
     ],

@@ -83,9 +83,11 @@ PORT_RANGE = "must be between 1 and 65535, inclusive"
         (
             {"ports": [{"port": 80, "name": "a"}, {"port": 80, "name": "b"}]},
             [
-                'spec.ports[1]: Duplicate value: core.ServicePort{Name:"", Protocol:"TCP", '
-                "AppProtocol:(*string)(nil), Port:80, TargetPort:intstr.IntOrString{Type:0, "
-                'IntVal:0, StrVal:""}, NodePort:0}'
+                (
+                    'spec.ports[1]: Duplicate value: core.ServicePort{Name:"", Protocol:"TCP", '
+                    "AppProtocol:(*string)(nil), Port:80, TargetPort:intstr.IntOrString{Type:0, "
+                    'IntVal:0, StrVal:""}, NodePort:0}'
+                )
             ],
         ),
         (
@@ -96,8 +98,10 @@ PORT_RANGE = "must be between 1 and 65535, inclusive"
         (
             {"ports": [{"port": 80, "protocol": "HTTP"}]},
             [
-                'spec.ports[0].protocol: Unsupported value: "HTTP": supported values: '
-                '"SCTP", "TCP", "UDP"'
+                (
+                    'spec.ports[0].protocol: Unsupported value: "HTTP": supported values: '
+                    '"SCTP", "TCP", "UDP"'
+                )
             ],
         ),
         (
@@ -107,63 +111,84 @@ PORT_RANGE = "must be between 1 and 65535, inclusive"
         (
             {"type": "Bogus", "ports": [{"port": 80}]},
             [
-                'spec.type: Unsupported value: "Bogus": supported values: "ClusterIP", '
-                '"ExternalName", "LoadBalancer", "NodePort"'
+                (
+                    'spec.type: Unsupported value: "Bogus": supported values: "ClusterIP", '
+                    '"ExternalName", "LoadBalancer", "NodePort"'
+                )
             ],
         ),
         (
             {"type": "NodePort", "clusterIP": "None", "ports": [{"port": 80}]},
-            ["spec.clusterIPs[0]: Invalid value: \"None\": may not be set to 'None' for NodePort services"],
+            [
+                "spec.clusterIPs[0]: Invalid value: \"None\": may not be set to 'None' for NodePort services"
+            ],
         ),
         (
             {"clusterIP": "10.0.0.1", "clusterIPs": ["10.0.0.2"], "ports": [{"port": 80}]},
             [
-                'spec.clusterIPs: Invalid value: []string{"10.0.0.2"}: '
-                "first value must match `clusterIP`"
+                (
+                    'spec.clusterIPs: Invalid value: []string{"10.0.0.2"}: '
+                    "first value must match `clusterIP`"
+                )
             ],
         ),
         (
             {"clusterIP": "10.0.0.300", "ports": [{"port": 80}]},
             [
-                'spec.clusterIPs[0]: Invalid value: "10.0.0.300": must be a valid IP address, '
-                "(e.g. 10.9.8.7 or 2001:db8::ffff)"
+                (
+                    'spec.clusterIPs[0]: Invalid value: "10.0.0.300": must be a valid IP address, '
+                    "(e.g. 10.9.8.7 or 2001:db8::ffff)"
+                )
             ],
         ),
         (
             {"externalIPs": ["127.0.0.1"], "ports": [{"port": 80}]},
             [
-                'spec.externalIPs[0]: Invalid value: "127.0.0.1": '
-                "may not be in the loopback range (127.0.0.0/8, ::1/128)"
+                (
+                    'spec.externalIPs[0]: Invalid value: "127.0.0.1": '
+                    "may not be in the loopback range (127.0.0.0/8, ::1/128)"
+                )
             ],
         ),
         ({"type": "ExternalName"}, ["spec.externalName: Required value"]),
         ({"type": "ExternalName", "externalName": "db.example.com."}, []),
         (
             {"loadBalancerSourceRanges": ["10.0.0.0/8"], "ports": [{"port": 80}]},
-            ["spec.LoadBalancerSourceRanges: Forbidden: may only be used when `type` is 'LoadBalancer'"],
+            [
+                "spec.LoadBalancerSourceRanges: Forbidden: may only be used when `type` is 'LoadBalancer'"
+            ],
         ),
         (
             {"selector": {"app": "a b"}, "ports": [{"port": 80}]},
             [
-                'spec.selector: Invalid value: "a b": a valid label must be an empty string or consist '
-                "of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                "alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for "
-                "validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+                (
+                    'spec.selector: Invalid value: "a b": a valid label must be an empty string or consist '
+                    "of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                    "alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for "
+                    "validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+                )
             ],
         ),
         (
-            {"sessionAffinity": "ClientIP", "ports": [{"port": 80}],
-             "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 0}}},
+            {
+                "sessionAffinity": "ClientIP",
+                "ports": [{"port": 80}],
+                "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 0}},
+            },
             [
-                "spec.sessionAffinityConfig.clientIP.timeoutSeconds: Invalid value: 0: "
-                "must be greater than 0 and less than 86400"
+                (
+                    "spec.sessionAffinityConfig.clientIP.timeoutSeconds: Invalid value: 0: "
+                    "must be greater than 0 and less than 86400"
+                )
             ],
         ),
         (
             {"type": "NodePort", "externalTrafficPolicy": "Both", "ports": [{"port": 80}]},
             [
-                'spec.externalTrafficPolicy: Unsupported value: "Both": supported values: '
-                '"Cluster", "Local"'
+                (
+                    'spec.externalTrafficPolicy: Unsupported value: "Both": supported values: '
+                    '"Cluster", "Local"'
+                )
             ],
         ),
         (
@@ -212,13 +237,11 @@ def test_switch_to_cluster_ip_drops_node_ports_and_external_name_drops_ips() -> 
     old = _stored(type="NodePort", clusterIP="10.43.0.5", ports=[{"port": 80, "nodePort": 30080}])
     new = copy.deepcopy(old)
     new["spec"]["type"] = "ClusterIP"
-    new["spec"].pop("externalTrafficPolicy")
     assert write(new, old) == []
     assert "nodePort" not in new["spec"]["ports"][0]
+    assert "externalTrafficPolicy" not in new["spec"]
     ext = copy.deepcopy(old)
     ext["spec"].update(type="ExternalName", externalName="example.com")
-    ext["spec"].pop("externalTrafficPolicy")
-    ext["spec"].pop("internalTrafficPolicy")
     assert write(ext, old) == []
     assert "clusterIP" not in ext["spec"] and "ipFamilies" not in ext["spec"]
 
@@ -244,20 +267,32 @@ def endpoints(subsets: list[dict]) -> dict:
     ("subsets", "errors"),
     [
         ([{"addresses": [{"ip": "10.42.0.5"}], "ports": [{"port": 80}]}], []),
-        ([{"ports": [{"port": 80}]}], ["subsets[0]: Required value: must specify `addresses` or `notReadyAddresses`"]),
+        (
+            [{"ports": [{"port": 80}]}],
+            ["subsets[0]: Required value: must specify `addresses` or `notReadyAddresses`"],
+        ),
         (
             [{"addresses": [{"ip": "0.0.0.0"}]}],
-            ['subsets[0].addresses[0].ip: Invalid value: "0.0.0.0": may not be unspecified (0.0.0.0)'],
+            [
+                'subsets[0].addresses[0].ip: Invalid value: "0.0.0.0": may not be unspecified (0.0.0.0)'
+            ],
         ),
         (
             [{"addresses": [{"ip": "169.254.1.1"}]}],
             [
-                'subsets[0].addresses[0].ip: Invalid value: "169.254.1.1": '
-                "may not be in the link-local range (169.254.0.0/16, fe80::/10)"
+                (
+                    'subsets[0].addresses[0].ip: Invalid value: "169.254.1.1": '
+                    "may not be in the link-local range (169.254.0.0/16, fe80::/10)"
+                )
             ],
         ),
         (
-            [{"addresses": [{"ip": "10.42.0.5"}], "ports": [{"port": 80}, {"port": 81, "name": "b"}]}],
+            [
+                {
+                    "addresses": [{"ip": "10.42.0.5"}],
+                    "ports": [{"port": 80}, {"port": 81, "name": "b"}],
+                }
+            ],
             ["subsets[0].ports[0].name: Required value"],
         ),
     ],

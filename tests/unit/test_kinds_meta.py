@@ -46,10 +46,16 @@ CONFIG_KEY_MSG = (
         (meta.is_config_map_key, "key.name", []),
         (meta.is_config_map_key, "a b", [CONFIG_KEY_MSG]),
         (meta.is_config_map_key, "..x", ["must not start with '..'"]),
-        (meta.is_env_var_name, "1ABC=", [
-            "a valid environment variable name must consist only of printable ASCII characters "
-            "other than '='"
-        ]),
+        (
+            meta.is_env_var_name,
+            "1ABC=",
+            [
+                (
+                    "a valid environment variable name must consist only of printable ASCII characters "
+                    "other than '='"
+                )
+            ],
+        ),
         (meta.is_env_var_name, "", ["environment variable name must be non-empty"]),
         (meta.is_env_var_name, "1-ok.name", []),
         (meta.is_c_identifier, "MY_NAME", []),
@@ -75,17 +81,31 @@ def test_path_segment_names() -> None:
     ("md", "namespaced", "expected"),
     [
         ({"name": "ok", "namespace": "default"}, True, ""),
-        ({"namespace": "default"}, True, "metadata.name: Required value: name or generateName is required"),
-        ({"name": "Foo", "namespace": "default"}, True, f'metadata.name: Invalid value: "Foo": {SUBDOMAIN_MSG}'),
+        (
+            {"namespace": "default"},
+            True,
+            "metadata.name: Required value: name or generateName is required",
+        ),
+        (
+            {"name": "Foo", "namespace": "default"},
+            True,
+            f'metadata.name: Invalid value: "Foo": {SUBDOMAIN_MSG}',
+        ),
         ({"name": "ok"}, True, "metadata.namespace: Required value"),
-        ({"name": "ok", "namespace": "x"}, False, "metadata.namespace: Forbidden: not allowed on this type"),
+        (
+            {"name": "ok", "namespace": "x"},
+            False,
+            "metadata.namespace: Forbidden: not allowed on this type",
+        ),
         (
             {"name": "ok", "namespace": "d", "labels": {"app": "a b"}},
             True,
-            'metadata.labels: Invalid value: "a b": a valid label must be an empty string or consist of '
-            "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
-            "character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is "
-            "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+            (
+                'metadata.labels: Invalid value: "a b": a valid label must be an empty string or consist of '
+                "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
+                "character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is "
+                "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+            ),
         ),
         (
             {"name": "ok", "namespace": "d", "annotations": {"k": "x" * 262144}},
@@ -95,14 +115,22 @@ def test_path_segment_names() -> None:
         (
             {"name": "ok", "namespace": "d", "finalizers": ["custom"]},
             True,
-            'metadata.finalizers[0]: Invalid value: "custom": name is neither a standard finalizer '
-            "name nor is it fully qualified",
+            (
+                'metadata.finalizers[0]: Invalid value: "custom": name is neither a standard finalizer '
+                "name nor is it fully qualified"
+            ),
         ),
         (
-            {"name": "ok", "namespace": "d", "ownerReferences": [{"apiVersion": "v1", "kind": "Pod"}]},
+            {
+                "name": "ok",
+                "namespace": "d",
+                "ownerReferences": [{"apiVersion": "v1", "kind": "Pod"}],
+            },
             True,
-            '[metadata.ownerReferences.name: Invalid value: "": must not be empty, '
-            'metadata.ownerReferences.uid: Invalid value: "": must not be empty]',
+            (
+                '[metadata.ownerReferences.name: Invalid value: "": must not be empty, '
+                'metadata.ownerReferences.uid: Invalid value: "": must not be empty]'
+            ),
         ),
     ],
 )
@@ -112,16 +140,29 @@ def test_validate_object_meta(md: dict, namespaced: bool, expected: str) -> None
 
 
 def test_object_meta_update_keeps_identity() -> None:
-    old = {"name": "a", "namespace": "d", "uid": "1", "deletionTimestamp": "t", "finalizers": ["x/y"]}
+    old = {
+        "name": "a",
+        "namespace": "d",
+        "uid": "1",
+        "deletionTimestamp": "t",
+        "finalizers": ["x/y"],
+    }
     new = {"name": "b", "namespace": "d", "uid": "2", "finalizers": ["x/y", "x/z"]}
     got = [str(e) for e in meta.validate_object_meta_update(new, old)]
     assert got == [
-        'metadata.finalizers: Forbidden: no new finalizers can be added if the object is being '
-        'deleted, found new finalizers []string{"x/z"}',
+        (
+            "metadata.finalizers: Forbidden: no new finalizers can be added if the object is being "
+            'deleted, found new finalizers []string{"x/z"}'
+        ),
         'metadata.name: Invalid value: "b": field is immutable',
         'metadata.uid: Invalid value: "2": field is immutable',
     ]
-    assert meta.validate_object_meta_update({"name": "a", "namespace": "d"}, {"name": "a", "namespace": "d", "uid": "1"}) == []
+    assert (
+        meta.validate_object_meta_update(
+            {"name": "a", "namespace": "d"}, {"name": "a", "namespace": "d", "uid": "1"}
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -130,13 +171,17 @@ def test_object_meta_update_keeps_identity() -> None:
         ({"matchLabels": {"app": "x"}}, ""),
         (
             {"matchExpressions": [{"key": "a", "operator": "In"}]},
-            "spec.selector.matchExpressions[0].values: Required value: must be specified when "
-            "`operator` is 'In' or 'NotIn'",
+            (
+                "spec.selector.matchExpressions[0].values: Required value: must be specified when "
+                "`operator` is 'In' or 'NotIn'"
+            ),
         ),
         (
             {"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]},
-            "spec.selector.matchExpressions[0].values: Forbidden: may not be specified when "
-            "`operator` is 'Exists' or 'DoesNotExist'",
+            (
+                "spec.selector.matchExpressions[0].values: Forbidden: may not be specified when "
+                "`operator` is 'Exists' or 'DoesNotExist'"
+            ),
         ),
         (
             {"matchExpressions": [{"key": "a", "operator": "Like"}]},
@@ -150,7 +195,10 @@ def test_label_selector(sel: dict, expected: str) -> None:
 
 
 def test_selector_matching() -> None:
-    sel = {"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]}
+    sel = {
+        "matchLabels": {"app": "web"},
+        "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}],
+    }
     assert meta.selector_matches(sel, {"app": "web"})
     assert not meta.selector_matches(sel, {"app": "web", "tier": "db"})
     assert meta.selector_matches({}, {"anything": "goes"})

@@ -96,7 +96,7 @@ def test_comparison_and_arithmetic() -> None:
     assert parse_quantity("1000m") == parse_quantity("1")
     assert parse_quantity("500m") + parse_quantity("0.5") == parse_quantity("1")
     assert str(parse_quantity("0") + parse_quantity("1Mi")) == "1Mi"
-    assert sorted([parse_quantity("2"), parse_quantity("100m")])[0] == parse_quantity("0.1")
+    assert min([parse_quantity("2"), parse_quantity("100m")]) == parse_quantity("0.1")
 
 
 def test_canonical_helper() -> None:

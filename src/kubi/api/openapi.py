@@ -341,6 +341,19 @@ def _v3_operation(op: _Op) -> dict[str, Any]:
     return out
 
 
+# OpenAPI 3 can say what these two really are; upstream's v3 documents do, and
+# `kubectl explain` then names them (`<Quantity>`, `<IntOrString>`) instead of `<string>`.
+_V3_SPECIAL: dict[str, dict[str, Any]] = {
+    schema.QUANTITY: {"oneOf": [{"type": "string"}, {"type": "number"}]},
+    schema.INT_OR_STRING: {"oneOf": [{"type": "integer"}, {"type": "string"}],
+                           "x-kubernetes-int-or-string": True},
+}
+
+
+def _v3_schema(name: str, definition: dict[str, Any]) -> Any:
+    return _V3_SPECIAL.get(name) or _schema_copy(definition, "#/components/schemas/", True)
+
+
 def _gv_path(group: str, version: str) -> str:
     return f"apis/{group}/{version}" if group else f"api/{version}"
 
@@ -361,7 +374,7 @@ def _v3_documents() -> dict[str, tuple[bytes, str]]:
                     for path, ops in sorted(paths.items())
                 },
                 "components": {
-                    "schemas": {name: _schema_copy(defs[name], "#/components/schemas/", True)
+                    "schemas": {name: _v3_schema(name, defs[name])
                                 for name in sorted(_referenced(paths))},
                     "securitySchemes": {
                         "BearerToken": {"type": "apiKey", "name": "authorization",

@@ -18,7 +18,7 @@ from aiohttp import web
 from kubi.api import selectors
 from kubi.api.catalog import ResourceType
 from kubi.api.errors import BadRequest, Gone, MethodNotAllowed, StatusError
-from kubi.apiserver import decoding, negotiation, subresources, watch
+from kubi.apiserver import decoding, negotiation, subresources, views, watch
 from kubi.apiserver.cache import Entry
 from kubi.apiserver.request import (
     RequestInfo,
@@ -203,7 +203,8 @@ async def _create(request: web.Request, registry: Registry, info: RequestInfo) -
     obj = decoding.decode_body(request.headers.get("Content-Type"), await _body(request))
     registry._check_type_meta(info.rt, obj)
     decoding.check_fields(info.rt, obj, opts.field_validation, opts.warnings)
-    entry = await registry.create(info.rt, info.namespace or "", obj, opts)
+    obj = views.inbound(info.rt, obj)
+    entry = await registry.create(views.storage_type(info.rt), info.namespace or "", obj, opts)
     return _respond(negotiation.encode_object(fmt, info.rt, entry), fmt, 201, opts.warnings)
 
 
@@ -214,7 +215,9 @@ async def _update(request: web.Request, registry: Registry, info: RequestInfo) -
     obj = decoding.decode_body(request.headers.get("Content-Type"), await _body(request))
     registry._check_type_meta(info.rt, obj)
     decoding.check_fields(info.rt, obj, opts.field_validation, opts.warnings)
-    entry, created = await registry.update(info.rt, info.namespace or "", info.name, obj, opts)
+    obj = views.inbound(info.rt, obj)
+    entry, created = await registry.update(views.storage_type(info.rt), info.namespace or "",
+                                           info.name, obj, opts)
     return _respond(negotiation.encode_object(fmt, info.rt, entry), fmt, 201 if created else 200,
                     opts.warnings)
 
@@ -224,11 +227,37 @@ async def _patch(request: web.Request, registry: Registry, info: RequestInfo) ->
     opts = write_options(request)
     fmt = negotiation.negotiate(request.headers.get("Accept"))
     content_type = decoding.media_type(request.headers.get("Content-Type"))
-    entry, created = await registry.patch(
-        info.rt, info.namespace or "", info.name, content_type, await _body(request), opts
-    )
+    if views.is_view(info.rt):
+        entry, created = await _patch_view(registry, info, content_type, await _body(request),
+                                           opts)
+    else:
+        entry, created = await registry.patch(
+            info.rt, info.namespace or "", info.name, content_type, await _body(request), opts
+        )
     return _respond(negotiation.encode_object(fmt, info.rt, entry), fmt, 201 if created else 200,
                     opts.warnings)
+
+
+async def _patch_view(registry: Registry, info: RequestInfo, content_type: str, body: bytes,
+                      opts: WriteOptions) -> tuple[Entry, bool]:
+    """Patch a view's object in the view's shape, store it in the storage shape."""
+    from kubi.apiserver import patching
+
+    if content_type == patching.APPLY_PATCH:
+        raise StatusError(415, "UnsupportedMediaType",
+                          "apply patches are not supported on events.k8s.io/v1 events")
+    patch = patching.parse_patch(content_type, body)
+
+    def apply(current: dict) -> dict:
+        seen = views.outbound(info.rt, Entry(current, 0)).obj
+        result = patching.apply_patch(info.rt, content_type, seen, patch)
+        patching.check_patched(info.rt, result, opts.field_validation, opts.warnings)
+        return views.inbound(info.rt, result)
+
+    entry = await registry.update_with(views.storage_type(info.rt), info.namespace or "",
+                                       info.name, apply, opts,
+                                       precondition_rv=patching.patch_resource_version(patch))
+    return entry, False
 
 
 async def delete_options(request: web.Request) -> DeleteOptions:

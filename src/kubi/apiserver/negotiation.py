@@ -19,6 +19,7 @@ import yaml
 from kubi.api import printers
 from kubi.api.catalog import ResourceType
 from kubi.api.errors import NotAcceptable
+from kubi.apiserver import views
 from kubi.apiserver.cache import Entry
 
 TABLE = "table"
@@ -65,6 +66,7 @@ def negotiate(accept: str | None) -> Format:
 
 
 def encode_object(fmt: Format, rt: ResourceType, entry: Entry, include: str = "Metadata") -> bytes:
+    entry = views.outbound(rt, entry)
     if fmt.kind == JSON:
         return entry.json
     if fmt.kind == YAML:
@@ -81,6 +83,8 @@ def encode_list(
     list_meta: dict,
     include: str = "Metadata",
 ) -> bytes:
+    if views.is_view(rt):
+        entries = [views.outbound(rt, e) for e in entries]
     if fmt.kind == TABLE:
         return orjson.dumps(table(rt, entries, list_meta, include))
     if fmt.kind == PARTIAL:

@@ -283,7 +283,12 @@ class Registry:
             else:
                 new.pop("status", None)
         hooks.apply_defaults(new)
-        hooks.prepare(new, old)
+        if subresource == "finalize":
+            from kubi.api.kinds.core import prepare_namespace_finalize
+
+            prepare_namespace_finalize(new, old)
+        else:
+            hooks.prepare(new, old)
         if rt.has_generation and subresource == "":
             if _spec_changed(rt, old, new):
                 new_md["generation"] = old_md.get("generation", 1) + 1

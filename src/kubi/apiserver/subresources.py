@@ -86,7 +86,7 @@ async def handle(request: web.Request, registry: Registry, info: RequestInfo) ->
             return current
 
         entry = await registry.update_with(info.rt, ns, info.name, set_finalizers,
-                                           write_options(request))
+                                           write_options(request), subresource="finalize")
         return web.Response(body=entry.json, headers={"Content-Type": "application/json"})
     if sub in ("log", "exec", "attach", "portforward", "proxy"):
         proxy = request.app.get("node_proxy")

@@ -23,7 +23,7 @@ import orjson
 from aiohttp import web
 
 from kubi.api.errors import BadRequest, Gone
-from kubi.apiserver import negotiation
+from kubi.apiserver import negotiation, views
 from kubi.apiserver.cache import Entry
 from kubi.apiserver.request import RequestInfo, flag, int_param
 
@@ -117,6 +117,7 @@ class _Encoder:
         self.headers_sent = False
 
     def event(self, kind: str, entry: Entry) -> bytes:
+        entry = views.outbound(self.rt, entry)
         if self.fmt.kind == negotiation.TABLE:
             table = negotiation.table(self.rt, [entry], {"resourceVersion": str(entry.rv)},
                                       self.include, headers=not self.headers_sent)

@@ -38,6 +38,14 @@ def go_str_ptr(value: Any) -> str:
 # -- metadata ----------------------------------------------------------------------
 
 
+def section(obj: dict, key: str) -> dict:
+    """The object at `key`, created empty when absent or null (Go decodes null as empty)."""
+    value = obj.get(key)
+    if not isinstance(value, dict):
+        value = obj[key] = {}
+    return value
+
+
 def meta_create(obj: dict, *, namespaced: bool, name_fn: m.NameFn) -> list[FieldError]:
     """ObjectMeta on create, with the finalizer rule of Kubernetes' own kinds."""
     meta = obj.get("metadata") or {}

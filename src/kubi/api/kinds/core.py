@@ -22,6 +22,7 @@ from kubi.api.kinds._shared import (
     go_json_object_error,
     meta_create,
     meta_update,
+    section,
 )
 
 MAX_SECRET_SIZE = 1024 * 1024
@@ -33,22 +34,27 @@ REDACTED = "<secret contents redacted>"
 # -- Namespace ---------------------------------------------------------------------
 
 
-@defaulter("v1", "Namespace")
-def default_namespace(obj: dict) -> None:
-    meta = obj.setdefault("metadata", {})
+def _label_namespace(obj: dict) -> None:
+    meta = section(obj, "metadata")
     # A generateName namespace gets its label once the name exists.
     if meta.get("name"):
         labels = meta.get("labels") or {}
         labels[METADATA_NAME_LABEL] = meta["name"]
         meta["labels"] = labels
-    status = obj.setdefault("status", {})
+
+
+@defaulter("v1", "Namespace")
+def default_namespace(obj: dict) -> None:
+    _label_namespace(obj)
+    status = section(obj, "status")
     if not status.get("phase"):
         status["phase"] = "Active"
 
 
 @preparer("v1", "Namespace")
 def prepare_namespace(obj: dict, old: dict | None) -> None:
-    spec = obj.setdefault("spec", {})
+    _label_namespace(obj)
+    spec = section(obj, "spec")
     if old is None:
         obj["status"] = {"phase": "Active"}
         # The kubernetes finalizer is required at birth; it may be removed later.
@@ -107,7 +113,7 @@ def validate_namespace(obj: dict, old: dict | None, subresource: str) -> list[Fi
 
 
 def _namespace_phase(obj: dict) -> list[FieldError]:
-    phase = (obj.get("status") or {}).get("phase", "")
+    phase = (obj.get("status") or {}).get("phase") or ""
     if not (obj.get("metadata") or {}).get("deletionTimestamp"):
         if phase != "Active":
             return [

@@ -50,7 +50,7 @@ def validate_endpoints(obj: dict, old: dict | None, subresource: str) -> list[Fi
 
 
 def _endpoint_address(address: dict, path: str) -> list[FieldError]:
-    ip = address.get("ip", "")
+    ip = address.get("ip") or ""
     errs = ip_errors(ip, f"{path}.ip")
     if address.get("hostname"):
         errs.extend(dns_label(address["hostname"], f"{path}.hostname"))

@@ -33,6 +33,7 @@ from kubi.api.kinds._shared import (
     non_special_ip,
     protocol_errors,
     qualified_name,
+    section,
 )
 from kubi.api.kinds.events import legacy_event_errors, strict_event_errors
 
@@ -161,7 +162,7 @@ def default_endpoint_slice(obj: dict) -> None:
 
 @preparer("discovery.k8s.io/v1", "EndpointSlice")
 def prepare_endpoint_slice(obj: dict, old: dict | None) -> None:
-    meta = obj.setdefault("metadata", {})
+    meta = section(obj, "metadata")
     if old is None:
         meta["generation"] = 1
         return
@@ -249,7 +250,7 @@ def _zone_hints(hints: dict, path: str) -> list[FieldError]:
     seen: set[str] = set()
     for i, zone in enumerate(zones):
         here = f"{path}.forZones[{i}].name"
-        name = zone.get("name", "")
+        name = zone.get("name") or ""
         if name in seen:
             errs.append(duplicate(here, name))
         seen.add(name)

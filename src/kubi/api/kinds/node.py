@@ -32,6 +32,7 @@ from kubi.api.kinds._shared import (
     parse_cidr,
     qualified_name,
     quantity,
+    section,
 )
 
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
@@ -54,7 +55,7 @@ NO_PODCIDR_CHANGE = 'node updates may not change podCIDR except from "" to valid
 
 @defaulter("v1", "Node")
 def default_node(obj: dict) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = section(obj, "spec")
     if spec.get("podCIDRs"):
         spec["podCIDR"] = spec["podCIDRs"][0]
     elif spec.get("podCIDR"):
@@ -97,8 +98,8 @@ def taint_literal(taint: dict) -> GoLiteral:
     added = taint.get("timeAdded")
     when = "(*v1.Time)(nil)" if not added else f'time "{added}"'
     return GoLiteral(
-        f'core.Taint{{Key:"{taint.get("key", "")}", Value:"{taint.get("value", "")}", '
-        f'Effect:"{taint.get("effect", "")}", TimeAdded:{when}}}'
+        f'core.Taint{{Key:"{taint.get("key") or ""}", Value:"{taint.get("value") or ""}", '
+        f'Effect:"{taint.get("effect") or ""}", TimeAdded:{when}}}'
     )
 
 
@@ -107,8 +108,8 @@ def validate_taints(taints: list[dict], path: str) -> list[FieldError]:
     seen: set[tuple[str, str]] = set()
     for i, taint in enumerate(taints):
         here = f"{path}[{i}]"
-        errs.extend(qualified_name(taint.get("key", ""), f"{here}.key"))
-        value = taint.get("value", "")
+        errs.extend(qualified_name(taint.get("key") or "", f"{here}.key"))
+        value = taint.get("value") or ""
         problems = m.is_valid_label_value(value)
         if problems:
             errs.append(invalid(f"{here}.value", value, ";".join(problems)))
@@ -117,7 +118,7 @@ def validate_taints(taints: list[dict], path: str) -> list[FieldError]:
             errs.append(required(f"{here}.effect"))
         elif effect not in TAINT_EFFECTS:
             errs.append(not_supported(f"{here}.effect", effect, TAINT_EFFECTS))
-        key = (effect, taint.get("key", ""))
+        key = (effect, taint.get("key") or "")
         if key in seen:
             errs.append(
                 FieldError(
@@ -185,7 +186,7 @@ def validate_node(obj: dict, old: dict | None, subresource: str) -> list[FieldEr
     errs.extend(_node_resources(obj))
     seen: set[tuple[Any, Any]] = set()
     for i, address in enumerate((obj.get("status") or {}).get("addresses") or []):
-        key = (address.get("type", ""), address.get("address", ""))
+        key = (address.get("type") or "", address.get("address") or "")
         if key in seen:
             literal = GoLiteral(f'core.NodeAddress{{Type:"{key[0]}", Address:"{key[1]}"}}')
             errs.append(duplicate(f"status.addresses[{i}]", literal))

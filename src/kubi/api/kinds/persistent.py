@@ -18,7 +18,14 @@ from typing import Any
 from kubi.api.errors import FieldError, forbidden, invalid, not_supported, required
 from kubi.api.hooks import defaulter, preparer, validator
 from kubi.api.kinds import meta as m
-from kubi.api.kinds._shared import GoLiteral, meta_create, meta_update, positive_quantity, quantity
+from kubi.api.kinds._shared import (
+    GoLiteral,
+    meta_create,
+    meta_update,
+    positive_quantity,
+    quantity,
+    section,
+)
 from kubi.api.kinds.node import resource_quantity_value
 from kubi.api.kinds.pv_sources import SOURCE_FIELDS, node_affinity_errors, volume_source_errors
 from kubi.api.meta import now_rfc3339
@@ -57,14 +64,14 @@ def _class_name(value: str, path: str) -> list[FieldError]:
 
 @defaulter("v1", "PersistentVolume")
 def default_persistent_volume(obj: dict) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = section(obj, "spec")
     if not spec.get("persistentVolumeReclaimPolicy"):
         spec["persistentVolumeReclaimPolicy"] = "Retain"
     if spec.get("volumeMode") is None:
         spec["volumeMode"] = "Filesystem"
     if isinstance(spec.get("hostPath"), dict) and spec["hostPath"].get("type") is None:
         spec["hostPath"]["type"] = ""
-    status = obj.setdefault("status", {})
+    status = section(obj, "status")
     if not status.get("phase"):
         status["phase"] = "Pending"
 
@@ -74,7 +81,7 @@ def prepare_persistent_volume(obj: dict, old: dict | None) -> None:
     if old is None:
         obj["status"] = {"phase": "Pending", "lastPhaseTransitionTime": now_rfc3339()}
         return
-    status, old_status = obj.setdefault("status", {}), old.get("status") or {}
+    status, old_status = section(obj, "status"), old.get("status") or {}
     # A phase change stamps the transition time unless the writer set it too.
     if status.get("phase") != old_status.get("phase") and status.get(
         "lastPhaseTransitionTime"
@@ -182,17 +189,17 @@ def _diff(type_name: str, old: dict, new: dict) -> str:
 
 @defaulter("v1", "PersistentVolumeClaim")
 def default_claim(obj: dict) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = section(obj, "spec")
     if spec.get("volumeMode") is None:
         spec["volumeMode"] = "Filesystem"
-    status = obj.setdefault("status", {})
+    status = section(obj, "status")
     if not status.get("phase"):
         status["phase"] = "Pending"
 
 
 @preparer("v1", "PersistentVolumeClaim")
 def prepare_claim(obj: dict, old: dict | None) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = section(obj, "spec")
     old_spec = (old or {}).get("spec") or {}
     # VolumeAttributesClass is off by default in v1.33: the field is dropped
     # unless the stored claim already uses it.

@@ -124,6 +124,8 @@ def prepare_pod(pod: dict, old: dict | None) -> None:
 def validate_pod(pod: dict, old: dict | None, subresource: str = "") -> list[FieldError]:
     if subresource == "status" and old is not None:
         return validate_pod_status_update(pod, old)
+    if subresource == "ephemeralcontainers" and old is not None:
+        return validate_ephemeral_update(pod, old)
     if subresource not in ("", "status"):
         return []
     if old is None:
@@ -342,6 +344,29 @@ def validate_pod_update(pod: dict, old: dict) -> list[FieldError]:
     if new_n != old_n:
         detail = "pod updates may not change fields other than " + ",".join(UPDATABLE_FIELDS)
         errs.append(forbidden("spec", detail + "\n" + _spec_diff(old_n, new_n)))
+    return errs
+
+
+def validate_ephemeral_update(pod: dict, old: dict) -> list[FieldError]:
+    """The ephemeralcontainers subresource: existing ephemeral containers are fixed."""
+    errs = meta.validate_object_meta_update(pod.get("metadata") or {}, old.get("metadata") or {})
+    errs.extend(_metadata_and_spec(pod))
+    if MIRROR_ANNOTATION in ((old.get("metadata") or {}).get("annotations") or {}):
+        return [forbidden("", "static pods do not support ephemeral containers")]
+    current = {
+        (c or {}).get("name"): c for c in (pod.get("spec") or {}).get("ephemeralContainers") or []
+    }
+    path = "spec.ephemeralContainers"
+    for before in (old.get("spec") or {}).get("ephemeralContainers") or []:
+        name = (before or {}).get("name")
+        if name not in current:
+            errs.append(
+                forbidden(path, f'existing ephemeral containers "{name}" may not be removed\n')
+            )
+        elif _normalized(current[name]) != _normalized(before):
+            errs.append(
+                forbidden(path, f'existing ephemeral containers "{name}" may not be changed\n')
+            )
     return errs
 
 

@@ -325,7 +325,7 @@ def node_selector_errors(selector: dict, path: str) -> list[FieldError]:
 
 
 def _selector_requirement(req: dict, path: str) -> list[FieldError]:
-    op, values = req.get("operator", ""), req.get("values") or []
+    op, values = req.get("operator") or "", req.get("values") or []
     errs: list[FieldError] = []
     if op in ("In", "NotIn"):
         if not values:
@@ -350,7 +350,7 @@ def _selector_requirement(req: dict, path: str) -> list[FieldError]:
             )
     else:
         errs.append(invalid(f"{path}.operator", op, "not a valid selector operator"))
-    errs.extend(qualified_name(req.get("key", ""), f"{path}.key"))
+    errs.extend(qualified_name(req.get("key") or "", f"{path}.key"))
     for k, value in enumerate(values):
         errs.extend(
             invalid(f"{path}.values[{k}]", value, msg) for msg in m.is_valid_label_value(value)
@@ -359,7 +359,7 @@ def _selector_requirement(req: dict, path: str) -> list[FieldError]:
 
 
 def _field_requirement(req: dict, path: str) -> list[FieldError]:
-    op, values = req.get("operator", ""), req.get("values") or []
+    op, values = req.get("operator") or "", req.get("values") or []
     errs: list[FieldError] = []
     if op in ("In", "NotIn"):
         if len(values) != 1:
@@ -372,7 +372,7 @@ def _field_requirement(req: dict, path: str) -> list[FieldError]:
     else:
         errs.append(invalid(f"{path}.operator", op, "not a valid selector operator"))
     if req.get("key") != "metadata.name":
-        errs.append(invalid(f"{path}.key", req.get("key", ""), "not a valid field selector key"))
+        errs.append(invalid(f"{path}.key", req.get("key") or "", "not a valid field selector key"))
     else:
         for k, value in enumerate(values):
             errs.extend(

@@ -150,8 +150,8 @@ def _scope_selector(spec: dict) -> list[FieldError]:
     )
     for req in selector.get("matchExpressions") or []:
         scope, op, values = (
-            req.get("scopeName", ""),
-            req.get("operator", ""),
+            req.get("scopeName") or "",
+            req.get("operator") or "",
             req.get("values") or [],
         )
         if scope not in STANDARD_SCOPES:
@@ -281,7 +281,7 @@ def validate_limit_range(obj: dict, old: dict | None, subresource: str) -> list[
     kinds: set[str] = set()
     for i, item in enumerate((obj.get("spec") or {}).get("limits") or []):
         path = f"spec.limits[{i}]"
-        kind = item.get("type", "")
+        kind = item.get("type") or ""
         errs.extend(_limit_type(kind, f"{path}.type"))
         if kind in kinds:
             errs.append(duplicate(f"{path}.type", kind))

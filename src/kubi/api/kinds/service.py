@@ -29,6 +29,7 @@ from kubi.api.kinds._shared import (
     port_num_or_name,
     protocol_errors,
     qualified_name,
+    section,
 )
 from kubi.api.kinds.service_ips import (
     cluster_ips_related_fields,
@@ -58,7 +59,7 @@ ONLY_LB = "may only be used when `type` is 'LoadBalancer'"
 
 @defaulter("v1", "Service")
 def default_service(obj: dict) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = section(obj, "spec")
     if not spec.get("sessionAffinity"):
         spec["sessionAffinity"] = "None"
     if spec["sessionAffinity"] == "None":
@@ -84,8 +85,8 @@ def default_service(obj: dict) -> None:
         "ClusterIP",
     ):
         spec["internalTrafficPolicy"] = "Cluster"
-    status = obj.setdefault("status", {})
-    balancer = status.setdefault("loadBalancer", {})
+    status = section(obj, "status")
+    balancer = section(status, "loadBalancer")
     if spec["type"] == "LoadBalancer":
         if spec.get("allocateLoadBalancerNodePorts") is None:
             spec["allocateLoadBalancerNodePorts"] = True
@@ -99,7 +100,7 @@ def default_service(obj: dict) -> None:
 
 @preparer("v1", "Service")
 def prepare_service(obj: dict, old: dict | None) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = section(obj, "spec")
     if old is None:
         if spec.get("clusterIP") and not spec.get("clusterIPs"):
             spec["clusterIPs"] = [spec["clusterIP"]]

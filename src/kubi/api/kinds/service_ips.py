@@ -51,10 +51,10 @@ def patch_allocated_values(spec: dict, old: dict) -> None:
         if not spec.get("clusterIPs") and old.get("clusterIPs"):
             spec["clusterIPs"] = list(old["clusterIPs"])
     if needs_node_port(old) and needs_node_port(spec):
-        by_name = {p.get("name", ""): p.get("nodePort") for p in old.get("ports") or []}
+        by_name = {p.get("name") or "": p.get("nodePort") for p in old.get("ports") or []}
         for port in spec.get("ports") or []:
-            if not port.get("nodePort") and by_name.get(port.get("name", "")):
-                port["nodePort"] = by_name[port.get("name", "")]
+            if not port.get("nodePort") and by_name.get(port.get("name") or ""):
+                port["nodePort"] = by_name[port.get("name") or ""]
     both_check = needs_health_check(old) and needs_health_check(spec)
     if both_check and not spec.get("healthCheckNodePort") and old.get("healthCheckNodePort"):
         spec["healthCheckNodePort"] = old["healthCheckNodePort"]
@@ -94,6 +94,9 @@ def drop_type_dependent_fields(spec: dict, old: dict) -> None:
     check_dropped = needs_health_check(old) and not needs_health_check(spec)
     if check_dropped and spec.get("healthCheckNodePort") == old.get("healthCheckNodePort"):
         spec.pop("healthCheckNodePort", None)
+    etp_dropped = externally_accessible(old) and not externally_accessible(spec)
+    if etp_dropped and spec.get("externalTrafficPolicy") == old.get("externalTrafficPolicy"):
+        spec.pop("externalTrafficPolicy", None)
     if old.get("type") == "LoadBalancer" and spec.get("type") != "LoadBalancer":
         allocate = spec.get("allocateLoadBalancerNodePorts")
         if allocate is not None and allocate == old.get("allocateLoadBalancerNodePorts"):

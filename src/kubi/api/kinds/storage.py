@@ -23,7 +23,7 @@ from kubi.api.errors import (
 from kubi.api.hooks import defaulter, validator
 from kubi.api.kinds import meta as m
 from kubi.api.kinds import persistent  # noqa: F401  (registers PV and PVC)
-from kubi.api.kinds._shared import meta_create, meta_update, qualified_name
+from kubi.api.kinds._shared import meta_create, meta_update, qualified_name, section
 from kubi.api.kinds.pv_sources import csi_driver_name
 
 MAX_PARAMETERS = 512
@@ -76,7 +76,7 @@ def _allowed_topologies(terms: list[dict]) -> list[FieldError]:
                 if value in seen_values:
                     errs.append(duplicate(f"{here}.values[{k}]", value))
                 seen_values.add(value)
-            key = req.get("key", "")
+            key = req.get("key") or ""
             errs.extend(qualified_name(key, f"{here}.key"))
             if key in keyed:
                 errs.append(duplicate(f"{here}.key", key))
@@ -128,7 +128,7 @@ def _storage_class_update(obj: dict, old: dict) -> list[FieldError]:
 
 @defaulter("storage.k8s.io/v1", "CSIDriver")
 def default_csi_driver(obj: dict) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = section(obj, "spec")
     defaults: dict[str, Any] = {
         "attachRequired": True,
         "podInfoOnMount": False,
@@ -159,7 +159,7 @@ def _csi_driver_spec(spec: dict) -> list[FieldError]:
     audiences: set[str] = set()
     for i, request in enumerate(spec.get("tokenRequests") or []):
         path = f"spec.tokenRequests[{i}]"
-        audience = request.get("audience", "")
+        audience = request.get("audience") or ""
         if audience in audiences:
             errs.append(duplicate(f"{path}.audience", audience))
             continue

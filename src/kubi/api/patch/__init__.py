@@ -46,5 +46,5 @@ def json_equal(left: Any, right: Any) -> bool:
     if type(left) is dict:
         return left.keys() == right.keys() and all(json_equal(v, right[k]) for k, v in left.items())
     if type(left) is list:
-        return len(left) == len(right) and all(json_equal(a, b) for a, b in zip(left, right))
+        return len(left) == len(right) and all(json_equal(a, b) for a, b in zip(left, right, strict=True))
     return bool(left == right)

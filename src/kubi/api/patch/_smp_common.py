@@ -11,6 +11,7 @@ formatting, `go_text` reproduces that formatting so orders come out the same.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -102,7 +103,7 @@ def go_text(value: Any) -> str:
 
 def _go_float(value: float) -> str:
     """Go's shortest `%v` of a float64: `1.5`, `100000`, `1e+06`, `1e-05`."""
-    if value != value:
+    if math.isnan(value):
         return "NaN"
     if value in (float("inf"), float("-inf")):
         return "+Inf" if value > 0 else "-Inf"
@@ -138,7 +139,7 @@ def hash_key(value: Any) -> tuple[type, Any]:
 class FieldMeta:
     """How one field patches: its schema, strategy, merge key and retainKeys flag."""
 
-    __slots__ = ("node", "strategy", "merge_key", "retain_keys")
+    __slots__ = ("merge_key", "node", "retain_keys", "strategy")
 
     def __init__(self, node: Node | None) -> None:
         self.node = node
@@ -148,8 +149,10 @@ class FieldMeta:
 
     @property
     def element(self) -> Node | None:
-        """The schema of a list field's items."""
-        return self.node.items if self.node is not None else None
+        """The schema of a list field's items (a struct field given a list: the struct)."""
+        if self.node is None:
+            return None
+        return self.node.items if self.node.type == "array" else self.node
 
 
 def field_meta(node: Node | None, key: str) -> FieldMeta:

@@ -16,11 +16,34 @@ from typing import Any
 
 from kubi.api.patch import json_equal
 from kubi.api.patch._smp_common import (
-    BAD_RETAIN_KEYS, BAD_SET_ELEMENT_ORDER, DELETE, DELETE_FROM_PRIMITIVE_LIST, DIRECTIVE,
-    MAP_TYPE, MERGE, REPLACE, RETAIN_KEYS, SET_ELEMENT_ORDER, SLICE_TYPE, StrategicPatchError,
-    bad_arg_type, bad_patch_type, bad_request, dedupe_scalars, discard_nulls, element_kind,
-    extract_key, field_meta, find_by_key, go_text, hash_key, internal, no_merge_key,
-    normalize_order, partition, remove_directives,
+    BAD_RETAIN_KEYS,
+    BAD_SET_ELEMENT_ORDER,
+    DELETE,
+    DELETE_FROM_PRIMITIVE_LIST,
+    DIRECTIVE,
+    MAP_TYPE,
+    MERGE,
+    REPLACE,
+    RETAIN_KEYS,
+    SET_ELEMENT_ORDER,
+    SLICE_TYPE,
+    StrategicPatchError,
+    bad_arg_type,
+    bad_patch_type,
+    bad_request,
+    dedupe_scalars,
+    discard_nulls,
+    element_kind,
+    extract_key,
+    field_meta,
+    find_by_key,
+    go_text,
+    hash_key,
+    internal,
+    no_merge_key,
+    normalize_order,
+    partition,
+    remove_directives,
 )
 from kubi.api.schema import Node
 
@@ -155,13 +178,19 @@ def _set_element_order(original: dict[str, Any], patch: dict[str, Any], node: No
             raise bad_arg_type(SLICE_TYPE, incoming)
         meta = field_meta(node, key)
         _check_order(incoming or [], order, meta.merge_key)
+        # Upstream reads the live list back after merging into it in place, so
+        # the order it keeps for server-only items is that of the live list's
+        # storage after the merge (see `_merge_list`), not of the list as it was.
+        server_order = current or []
         if current is not None and incoming is None:
             merged = current
         elif current is None and incoming is not None:
             merged = remove_directives(incoming)[0]
         elif current is not None and incoming is not None:
+            storage: list[Any] = []
             merged = merge_list_field(current, incoming, meta.element, meta.strategy,
-                                      meta.merge_key, False, options)
+                                      meta.merge_key, False, options, storage)
+            server_order = storage or current
         else:
             continue
         try:
@@ -174,7 +203,7 @@ def _set_element_order(original: dict[str, Any], patch: dict[str, Any], node: No
             patch.pop(key, None)
             continue
         named, server_only = partition(merged, order, meta.merge_key)
-        original[key] = normalize_order(named, server_only, order, current or [],
+        original[key] = normalize_order(named, server_only, order, server_order,
                                         meta.merge_key, maps)
         patch.pop(key, None)
 
@@ -219,17 +248,22 @@ def _same_key(left: Any, right: Any, merge_key: str) -> bool:
 
 def merge_list_field(current: list[Any], incoming: list[Any], element: Node | None,
                      strategy: str, merge_key: str, deletion_list: bool,
-                     options: MergeOptions) -> list[Any]:
-    """A list field: merged when its strategy says so (or for a deletion list), else replaced."""
+                     options: MergeOptions, storage: list[Any] | None = None) -> list[Any]:
+    """A list field: merged when its strategy says so (or for a deletion list), else replaced.
+
+    `storage`, if given, receives the live list's storage as merging left it.
+    """
     if strategy == MERGE or deletion_list:
-        return _merge_list(current, incoming, element, merge_key, deletion_list, options)
+        return _merge_list(current, incoming, element, merge_key, deletion_list, options,
+                           storage)
     if options.ignore_unmatched_nulls:
         discard_nulls(incoming)
     return incoming
 
 
 def _merge_list(current: list[Any], incoming: list[Any], element: Node | None, merge_key: str,
-                deletion_list: bool, options: MergeOptions) -> list[Any]:
+                deletion_list: bool, options: MergeOptions,
+                storage: list[Any] | None = None) -> list[Any]:
     if not current and not incoming:
         return current
     maps = element_kind(current, incoming) == "map"
@@ -241,15 +275,49 @@ def _merge_list(current: list[Any], incoming: list[Any], element: Node | None, m
     else:
         if not merge_key:
             raise internal("cannot merge lists without merge key for struct")
-        current, incoming = _list_directives(current, incoming, merge_key)
-        merged = _merge_elements(current, incoming, merge_key, element, options)
+        live = _LiveList(current)
+        current, incoming = _list_directives(live, incoming, merge_key)
+        merged = _merge_elements(live, current, incoming, merge_key, element, options)
+        if storage is not None:
+            storage.extend(live.cells)
     named, server_only = partition(merged, incoming, merge_key)
     return normalize_order(named, server_only, incoming, current, merge_key, maps)
 
 
-def _list_directives(current: list[Any], incoming: list[Any],
+class _LiveList:
+    """The live list's storage as upstream's in-place merge leaves it.
+
+    Deleting an element shifts the rest left inside the same storage, and new
+    elements are appended into the freed cells until it is full (its capacity
+    is its original length). `cells` is what reading the live list back shows;
+    upstream uses that as the server's order when applying `$setElementOrder`.
+    Worked example: live [1, 2, 4], patch deletes 1 and adds 3: the cells go
+    [2, 4, 4] then [2, 4, 3], so 4 sorts before the new 3.
+    """
+
+    def __init__(self, items: list[Any]) -> None:
+        self.cells = list(items)
+        self.size = len(items)
+        self.shared = True  # appends still land in the original storage
+
+    def delete(self, position: int) -> None:
+        self.cells[position:self.size - 1] = self.cells[position + 1:self.size]
+        self.size -= 1
+
+    def append(self, item: Any) -> None:
+        if self.shared and self.size < len(self.cells):
+            self.cells[self.size] = item
+            self.size += 1
+        else:
+            self.shared = False
+
+
+def _list_directives(live: _LiveList, incoming: list[Any],
                      merge_key: str) -> tuple[list[Any], list[Any]]:
-    """Apply `$patch` elements: deletions by merge key, or `replace` of the whole list."""
+    """Apply `$patch` elements: deletions by merge key, or `replace` of the whole list.
+
+    Returns the list to merge into and the patch elements left to merge.
+    """
     plain: list[Any] = []
     replace = False
     for item in incoming:
@@ -261,8 +329,8 @@ def _list_directives(current: list[Any], incoming: list[Any],
             if merge_key not in item:
                 raise no_merge_key(item, merge_key)
             value = item[merge_key]
-            while (position := find_by_key(current, merge_key, value)) >= 0:
-                current = current[:position] + current[position + 1:]
+            while (position := find_by_key(live.cells[:live.size], merge_key, value)) >= 0:
+                live.delete(position)
         elif directive == REPLACE:
             replace = True
         elif directive == MERGE:
@@ -270,11 +338,13 @@ def _list_directives(current: list[Any], incoming: list[Any],
         else:
             raise bad_patch_type(directive, item)
     if replace:
+        live.shared = False
+        live.cells, live.size = [], 0
         return plain, []
-    return current, plain
+    return live.cells[:live.size], plain
 
 
-def _merge_elements(current: list[Any], incoming: list[Any], merge_key: str,
+def _merge_elements(live: _LiveList, current: list[Any], incoming: list[Any], merge_key: str,
                     element: Node | None, options: MergeOptions) -> list[Any]:
     merged = list(current)
     for item in incoming:
@@ -288,6 +358,8 @@ def _merge_elements(current: list[Any], incoming: list[Any], merge_key: str,
             # no nulls and no directives left in it.
             discard_nulls(item)
             merged.append(remove_directives(item)[0])
+            live.append(merged[-1])
         else:
             merged.append(item)
+            live.append(item)
     return merged

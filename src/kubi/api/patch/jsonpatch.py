@@ -164,7 +164,8 @@ def _op_add(state: _State, op: dict[str, Any]) -> None:
         raise JSONPatchError(f"add operation failed to decode path: {_MISSING}")
     found = _locate(state.root, path)
     if found is None:
-        raise JSONPatchError(f'add operation does not apply: doc is missing path: "{path}": {_MISSING}')
+        raise JSONPatchError(
+            f'add operation does not apply: doc is missing path: "{path}": {_MISSING}')
     try:
         _add(found[0], found[1], copy_json(op.get("value")))
     except _Failed as failure:
@@ -197,7 +198,8 @@ def _op_replace(state: _State, op: dict[str, Any]) -> None:
         return
     found = _locate(state.root, path)
     if found is None:
-        raise JSONPatchError(f"replace operation does not apply: doc is missing path: {path}: {_MISSING}")
+        raise JSONPatchError(
+            f"replace operation does not apply: doc is missing path: {path}: {_MISSING}")
     container, key = found
     try:
         _get(container, key)
@@ -279,7 +281,8 @@ def _op_test(state: _State, op: dict[str, Any]) -> None:
     else:
         found = _locate(state.root, path)
         if found is None:
-            raise JSONPatchError(f"test operation does not apply: is missing path: {path}: {_MISSING}")
+            raise JSONPatchError(
+                f"test operation does not apply: is missing path: {path}: {_MISSING}")
         try:
             actual = _get(*found)
         except _Failed as failure:

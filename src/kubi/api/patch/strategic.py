@@ -30,8 +30,8 @@ from kubi.api.schema import Node
 __all__ = [
     "StrategicPatchError",
     "apply_strategic_merge_patch",
-    "create_two_way_strategic_patch",
     "create_three_way_strategic_patch",
+    "create_two_way_strategic_patch",
 ]
 
 

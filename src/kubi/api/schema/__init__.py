@@ -70,9 +70,25 @@ class Node:
     """One schema node. Children are linked on first access, so cycles are fine."""
 
     __slots__ = (
-        "name", "type", "format", "required", "patch_merge_key", "patch_strategy",
-        "list_type", "list_map_keys", "map_type", "preserve_unknown", "gvks", "code",
-        "_raw", "_go_name", "properties", "additional", "items", "go_type", "deep",
+        "_go_name",
+        "_raw",
+        "additional",
+        "code",
+        "deep",
+        "format",
+        "go_type",
+        "gvks",
+        "items",
+        "list_map_keys",
+        "list_type",
+        "map_type",
+        "name",
+        "patch_merge_key",
+        "patch_strategy",
+        "preserve_unknown",
+        "properties",
+        "required",
+        "type",
     )
 
     name: str | None  # the definition this node is (or refers to), if any
@@ -94,7 +110,8 @@ class Node:
         self.list_type: str | None = raw.get("x-kubernetes-list-type")
         self.list_map_keys: tuple[str, ...] = tuple(raw.get("x-kubernetes-list-map-keys", ()))
         self.map_type: str | None = raw.get("x-kubernetes-map-type")
-        self.gvks: tuple[dict[str, str], ...] = tuple(raw.get("x-kubernetes-group-version-kind", ()))
+        gvks = raw.get("x-kubernetes-group-version-kind", ())
+        self.gvks: tuple[dict[str, str], ...] = tuple(gvks)
         self.preserve_unknown = bool(raw.get("x-kubernetes-preserve-unknown-fields")) or (
             name in _OPAQUE
         )
@@ -394,5 +411,6 @@ def _type_error(value: Any, go_type: str, struct: str, field: str, literal: bool
     if literal:
         what = f"number {godecode.number_text(value)}"
     if struct or field:
-        return f"json: cannot unmarshal {what} into Go struct field {struct}.{field} of type {go_type}"
+        where = f"Go struct field {struct}.{field}"
+        return f"json: cannot unmarshal {what} into {where} of type {go_type}"
     return f"json: cannot unmarshal {what} into Go value of type {go_type}"
