@@ -24,6 +24,9 @@ from typing import Protocol
 _LINE_NUMBER = re.compile(r":\d+\)$")
 
 
+TRUNK_SHARE = 0.95
+
+
 @dataclass
 class Profile:
     label: str
@@ -32,6 +35,9 @@ class Profile:
     own: Counter[str] = field(default_factory=Counter)
     cumulative: Counter[str] = field(default_factory=Counter)
     threads: Counter[str] = field(default_factory=Counter)
+    # Frames under nearly every sample of a thread (runpy, click, the event
+    # loop, thread bootstrap): they would fill the cumulative table and say nothing.
+    trunk: set[str] = field(default_factory=set)
     error: str = ""
 
 
@@ -46,19 +52,38 @@ def _function(frame: str) -> str:
     return _LINE_NUMBER.sub(")", frame.strip())
 
 
+def area(function: str) -> str:
+    """The package or module a function belongs to: 'kubi/store', 'aiohttp', 'ssl'."""
+    path = function.rpartition(" (")[2].rstrip(")")
+    parts = path.split("/")
+    if parts[0] == "kubi" and len(parts) > 2:
+        return "/".join(parts[:2])
+    return parts[0].removesuffix(".py") or "?"
+
+
+def _trunk(per_thread: dict[str, Counter[str]]) -> set[str]:
+    trunk: set[str] = set()
+    for counts in per_thread.values():
+        if counts:
+            widest = max(counts.values())
+            trunk |= {f for f, n in counts.items() if n >= TRUNK_SHARE * widest}
+    return trunk
+
+
 def fold_raw_stacks(text: str, label: str) -> Profile:
     """Fold py-spy's raw output ('thread;frame;frame N' per line, root first)."""
     profile = Profile(label, "py-spy", 0)
+    per_thread: dict[str, Counter[str]] = {}
     for line in text.splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
         frames = stack.split(";")
-        thread = frames[0] if frames[0].startswith("thread ") else ""
-        if thread:
-            frames = frames[1:]
-            profile.threads[re.sub(r"^thread \(\d+\): ", "", thread)] += count
+        thread = ""
+        if frames[0].startswith("thread "):
+            thread = re.sub(r"^thread \(\d+\): ", "", frames.pop(0))
+            profile.threads[thread] += count
         if not frames:
             continue
         profile.total += count
@@ -66,6 +91,8 @@ def fold_raw_stacks(text: str, label: str) -> Profile:
         profile.own[functions[-1]] += count
         for function in set(functions):
             profile.cumulative[function] += count
+            per_thread.setdefault(thread, Counter())[function] += count
+    profile.trunk = _trunk(per_thread)
     return profile
 
 
@@ -105,6 +132,7 @@ def cprofile_profile(stats: pstats.Stats, label: str) -> Profile:
         profile.own[function] += own
         profile.cumulative[function] = max(profile.cumulative[function], cumulative)
         profile.total += own
+    profile.trunk = _trunk({"": profile.cumulative})
     return profile
 
 
@@ -144,12 +172,22 @@ def format_profile(profile: Profile, top: int = 25) -> str:
     if profile.error or not profile.total:
         lines.append(f"no samples: {profile.error or 'nothing recorded'}")
         return "\n".join(lines)
+    unit = "samples" if profile.tool == "py-spy" else "time"
     if profile.threads:
         share = sum(profile.threads.values())
         lines.append("threads: " + ", ".join(
             f"{name} {100 * n / share:.0f}%" for name, n in profile.threads.most_common(6)))
-    for title, counter in (("own time", profile.own), ("cumulative time", profile.cumulative)):
-        lines.append(f"top {top} by {title} (% of all {'samples' if profile.tool == 'py-spy' else 'time'}):")
-        for function, amount in counter.most_common(top):
-            lines.append(f"  {100 * amount / profile.total:5.1f}%  {function}")
+    areas: Counter[str] = Counter()
+    for function, amount in profile.own.items():
+        areas[area(function)] += amount
+    lines.append("own time by area: " + ", ".join(
+        f"{name} {100 * n / profile.total:.0f}%" for name, n in areas.most_common(10)))
+    lines.append(f"top {top} by own time (% of all {unit}):")
+    for function, amount in profile.own.most_common(top):
+        lines.append(f"  {100 * amount / profile.total:5.1f}%  {function}")
+    lines.append(f"top {top} by cumulative time (% of all {unit}; "
+                 f"{len(profile.trunk)} frames common to ~every sample left out):")
+    branches = Counter({f: n for f, n in profile.cumulative.items() if f not in profile.trunk})
+    for function, amount in branches.most_common(top):
+        lines.append(f"  {100 * amount / profile.total:5.1f}%  {function}")
     return "\n".join(lines)

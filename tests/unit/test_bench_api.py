@@ -111,8 +111,20 @@ def test_fold_raw_stacks_counts_own_and_cumulative_once_per_sample() -> None:
     # A recursive function is counted once per sample, not once per frame.
     assert profile.cumulative["commit (kubi/store.py)"] == 1
     assert profile.threads == {"MainThread": 9, "kubi-sqlite-writer": 1}
+    # Every main-thread sample runs under the loop: it says nothing, so it is left out.
+    assert "run (asyncio/base_events.py)" in profile.trunk
+    assert "handle (kubi/h.py)" in profile.trunk
+    assert "encode (kubi/e.py)" not in profile.trunk
     text = profiling.format_profile(profile, top=2)
     assert "MainThread 90%" in text and "60.0%  encode (kubi/e.py)" in text
+    assert "own time by area: kubi 90%, kubi/store.py 10%" not in text
+
+
+def test_area_groups_functions_by_package() -> None:
+    assert profiling.area("Registry.create (kubi/apiserver/rest.py)") == "kubi/apiserver"
+    assert profiling.area("SSLObject.read (ssl.py)") == "ssl"
+    assert profiling.area("RequestHandler.start (aiohttp/web_protocol.py)") == "aiohttp"
+    assert profiling.area("uuid4 (uuid.py)") == "uuid"
 
 
 def test_cprofile_stats_become_the_same_profile(tmp_path: Path) -> None:

@@ -182,7 +182,8 @@ def test_from_object_owns_leaves_items_and_map_keys_but_not_struct_fields():
                 }},
                 "f:resources": {},
             }},
-            "f:extra": {},
+            # No schema below `extra`: maps are owned key by key, as for untyped values.
+            "f:extra": {"f:free": {".": {}, "f:form": {}}},
             "f:replicas": {},
             "f:selector": {},
         },
@@ -192,7 +193,7 @@ def test_from_object_owns_leaves_items_and_map_keys_but_not_struct_fields():
 def test_untyped_values_own_map_keys_one_by_one():
     obj = widget(extra={"a": {"b": 1}})
     assert FieldSet.from_object(obj, None).to_json()["f:spec"] == {
-        "f:extra": {".": {}, "f:a": {".": {}, "f:b": {}}},
+        ".": {}, "f:extra": {".": {}, "f:a": {".": {}, "f:b": {}}},
     }
 
 
@@ -244,9 +245,19 @@ def test_another_updater_takes_the_fields_it_changes():
 
 def test_removed_fields_leave_every_manager_and_empty_entries_go():
     live = create(widget(replicas=1))
+    live["metadata"]["managedFields"][0]["fieldsV1"] = {"f:spec": {"f:replicas": {}}}
     new = copy.deepcopy(live)
     del new["spec"]["replicas"]
     assert update(live, new, "kubectl-edit") == []
+
+
+def test_a_custom_resource_creator_keeps_owning_spec_itself():
+    live = create(widget(replicas=1))
+    new = copy.deepcopy(live)
+    del new["spec"]["replicas"]
+    (entry,) = update(live, new, "kubectl-edit")
+    assert entry["manager"] == "kubectl-create"
+    assert entry["fieldsV1"] == {"f:spec": {}}
 
 
 def test_same_manager_merges_into_its_entry_and_keeps_time_without_changes():
@@ -301,9 +312,9 @@ def test_update_managers_are_capped_into_ancient_changes():
     for i in range(12):
         new = copy.deepcopy(live)
         new["spec"][f"f{i}"] = i
-        live = new
-        live["metadata"]["managedFields"] = update(
+        new["metadata"]["managedFields"] = update(
             live, new, f"m{i:02d}", now=f"2024-05-01T11:{i:02d}:00Z", node=None)
+        live = new
     entries = live["metadata"]["managedFields"]
     names = [e["manager"] for e in entries]
     assert len(names) == 10 and "ancient-changes" in names

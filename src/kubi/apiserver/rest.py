@@ -289,7 +289,7 @@ class Registry:
             prepare_namespace_finalize(new, old)
         else:
             hooks.prepare(new, old)
-        if rt.has_generation and subresource == "":
+        if rt.has_generation and subresource in ("", "scale"):
             if _spec_changed(rt, old, new):
                 new_md["generation"] = old_md.get("generation", 1) + 1
         if rt.kind == "Service" and rt.group == "" and subresource == "":

@@ -168,7 +168,7 @@ async def _scale(request: web.Request, registry: Registry, info: RequestInfo) ->
         return current
 
     entry = await registry.update_with(rt, ns, info.name, set_replicas, opts,
-                                       precondition_rv=precondition)
+                                       subresource="scale", precondition_rv=precondition)
     return _json(scale_of(rt, entry))
 
 

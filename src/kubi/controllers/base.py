@@ -67,7 +67,7 @@ class QueueController:
                 await self.sync(key)
             except asyncio.CancelledError:
                 raise
-            except (StatusError, aiohttp.ClientError, OSError, asyncio.TimeoutError) as err:
+            except (TimeoutError, StatusError, aiohttp.ClientError, OSError) as err:
                 log.info("%s: sync %r failed: %s", self.name, key, err)
                 self.queue.add_rate_limited(key)
             except Exception:

@@ -17,7 +17,8 @@ import asyncio
 import logging
 import random
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 
@@ -88,7 +89,7 @@ class EventBroadcaster:
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(max_queued)
         self._task: asyncio.Task[None] | None = None
 
-    def recorder(self, component: str, host: str = "") -> "EventRecorder":
+    def recorder(self, component: str, host: str = "") -> EventRecorder:
         return EventRecorder(self, component=component, host=host)
 
     def submit(self, event: dict[str, Any]) -> None:
@@ -170,7 +171,7 @@ class EventBroadcaster:
             else:
                 log.warning("server rejected event %s: %s", event["metadata"]["name"], err)
             return True
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             log.warning("unable to write event %s (will retry): %r", event["metadata"]["name"], exc)
             return False
         self.correlator.update_state(written)

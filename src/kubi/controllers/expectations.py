@@ -13,8 +13,8 @@ controller forever. Everything runs on one event loop: no locks are needed.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 EXPECTATIONS_TIMEOUT = 300.0
 

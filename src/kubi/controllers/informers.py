@@ -15,7 +15,8 @@ add their own with `add_index(name, fn)`, `fn` mapping an object to its keys.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from kubi.client.client import Client, Resource
 from kubi.client.informer import Informer, object_key

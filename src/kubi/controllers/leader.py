@@ -18,8 +18,9 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 
@@ -46,7 +47,7 @@ class LeaderElectionRecord:
     lease_transitions: int
 
     @classmethod
-    def from_lease(cls, lease: dict[str, Any]) -> "LeaderElectionRecord":
+    def from_lease(cls, lease: dict[str, Any]) -> LeaderElectionRecord:
         spec = lease.get("spec") or {}
         return cls(
             holder_identity=spec.get("holderIdentity") or "",
@@ -109,7 +110,7 @@ class LeaderElector:
 
     # ---- the loop
 
-    async def run(self, lead: Callable[[], Awaitable[Any]]) -> None:
+    async def run(self, lead: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         """Campaign, then run `lead()` for as long as the lease is held."""
         self.stopped_leading.clear()
         try:
@@ -156,7 +157,7 @@ class LeaderElector:
                 try:
                     renewed = await asyncio.wait_for(self.try_acquire_or_renew(),
                                                      max(0.0, deadline - self._clock()))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     renewed = False
                 if renewed:
                     break
@@ -185,7 +186,7 @@ class LeaderElector:
                 log.warning("error retrieving lease %s/%s: %s", self.namespace, self.name, err)
                 return False
             return await self._create(desired)
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             log.warning("error retrieving lease %s/%s: %r", self.namespace, self.name, exc)
             return False
 
@@ -238,7 +239,7 @@ class LeaderElector:
         }
         try:
             self._lease = await self.client.create(LEASES, body, self.namespace)
-        except (StatusError, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, StatusError, aiohttp.ClientError, OSError) as exc:
             log.warning("error creating lease %s/%s: %s", self.namespace, self.name, exc)
             return False
         self._observe(record)
@@ -249,7 +250,7 @@ class LeaderElector:
         body = {**self._lease, "spec": {**(self._lease.get("spec") or {}), **record.to_spec()}}
         try:
             self._lease = await self.client.replace(LEASES, body)
-        except (StatusError, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, StatusError, aiohttp.ClientError, OSError) as exc:
             log.info("failed to update lease %s/%s: %s", self.namespace, self.name, exc)
             return False
         self._observe(record)
@@ -263,5 +264,5 @@ class LeaderElector:
         record = LeaderElectionRecord("", 1, now, now, self._observed.lease_transitions)
         try:
             await asyncio.wait_for(self._update(record), self.renew_deadline)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("timed out releasing lease %s/%s", self.namespace, self.name)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from typing import Any, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from kubi.api.errors import StatusError
 from kubi.api.selectors import LabelSelector
@@ -147,3 +148,22 @@ async def _adoption_blocker(owner: Obj,
         return OwnerChanged(f"{md.get('namespace')}/{md['name']} has just been deleted at "
                             f"{fresh['deletionTimestamp']}")
     return None
+
+
+# ---- informer indexes shared by controllers that own pods
+
+CONTROLLER_UID_INDEX = "controller-uid"
+ORPHANS_INDEX = "orphans-by-namespace"
+
+
+def controller_uid_index(obj: Obj) -> tuple[str, ...]:
+    """Index value: the UID of the object's controller, if it has one."""
+    ref = controller_of(obj)
+    return (ref["uid"],) if ref is not None and ref.get("uid") else ()
+
+
+def orphan_index(obj: Obj) -> tuple[str, ...]:
+    """Index value: the namespace of an object without a controller."""
+    if controller_of(obj) is not None:
+        return ()
+    return ((obj.get("metadata") or {}).get("namespace", ""),)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from kubi.api.errors import StatusError
 from kubi.client.client import Client, Resource

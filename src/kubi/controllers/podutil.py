@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Sequence
 from functools import cmp_to_key
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from kubi.api.meta import parse_time
 
