@@ -38,11 +38,20 @@ from apibench.report import (
     aggregate,
     format_row,
     missing_pairs,
+    other_cpu,
     percentile,
     ratio,
     watch_delays,
 )
-from apibench.servers import FloorProcess, KubiProcess, ServerError, cpu_seconds, free_port, rss_mb
+from apibench.servers import (
+    FloorProcess,
+    KubiProcess,
+    ServerError,
+    cpu_seconds,
+    free_port,
+    machine_busy_seconds,
+    rss_mb,
+)
 from store_raw import raw_insert_rate
 
 NAMESPACE, WATCH_NAMESPACE = "bench", "bench-watch"
@@ -163,9 +172,10 @@ class Bench:
     def _measure(self, label: str, target: str, pid: int, phase: Phase, concurrency: int,
                  procs: int) -> Row:
         assert self.pool is not None
-        cpu = cpu_seconds(pid)
+        cpu, busy = cpu_seconds(pid), machine_busy_seconds()
         start_at, results = self.pool.run(phase, concurrency, procs)
-        row = aggregate(label, target, concurrency, start_at, results, cpu_seconds(pid) - cpu)
+        row = aggregate(label, target, concurrency, start_at, results, cpu_seconds(pid) - cpu,
+                        machine_busy_seconds() - busy)
         progress(format_row(row, self.cpus))
         if row.first_error:
             progress(f"  first error: {row.first_error}")
@@ -196,20 +206,21 @@ class Bench:
         sent: dict[str, float] = {}
         answered: dict[str, float] = {}
         window = events / WATCH_RATE
-        cpu = cpu_seconds(self.kubi.pid)
+        cpu, busy = cpu_seconds(self.kubi.pid), machine_busy_seconds()
         received, client_cpu = self.pool.watch(
             f"{collection}?watch=true&resourceVersion={rv}", watchers=WATCHERS,
             expected=events, seconds=window + 10,
             while_watching=lambda: asyncio.run(self._paced_creates(collection, names, sent,
                                                                    answered)))
         server_cpu = cpu_seconds(self.kubi.pid) - cpu
+        other = other_cpu(machine_busy_seconds() - busy, server_cpu + client_cpu, window)
         missing = missing_pairs(received, names)
         self.facts["watch_missing"] = missing
         for label, reference in (("watch (after send)", sent), ("watch (after reply)", answered)):
             delays = watch_delays(received, reference)
             row = Row(label, "kubi", WATCHERS, self.pool.size, len(delays), missing, window,
                       1000 * percentile(delays, 50), 1000 * percentile(delays, 99),
-                      client_cpu / window, server_cpu / window)
+                      client_cpu / window, server_cpu / window, other_cpu=other)
             self.rows.append(row)
             progress(format_row(row, self.cpus))
 
@@ -281,8 +292,9 @@ def print_report(bench: Bench) -> None:
     print(HEADER)
     for row in rows:
         print(format_row(row, cpus))
-    print("CPU is in % of one core over the phase; client CPU from getrusage in the client "
-          "processes, server CPU from /proc/<pid>/stat (all threads).")
+    print("CPU is in % of one core over the phase: client from getrusage in the client "
+          "processes, server from /proc/<pid>/stat (all threads), other = the rest of the "
+          "machine's busy time (/proc/stat), i.e. noise from unrelated processes.")
     if any(r.op.endswith(" *") for r in rows):
         print("* measured while the profiler sampled kubi (slower than unprofiled)")
     print(f"watch: {WATCHERS} watchers, {max(10, round(WATCH_EVENTS * bench.args.scale))} creates "

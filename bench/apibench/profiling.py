@@ -137,6 +137,8 @@ def cprofile_profile(stats: pstats.Stats, label: str) -> Profile:
 
 
 def _short_path(filename: str) -> str:
+    if filename == "~":  # cProfile's file name for C functions
+        return "builtins"
     for marker in ("/site-packages/", "/src/", "/lib/python3."):
         if marker in filename:
             tail = filename.split(marker, 1)[1]

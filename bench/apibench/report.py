@@ -40,6 +40,7 @@ class Row:
     client_cpu: float  # cores
     server_cpu: float  # cores
     first_error: str = ""
+    other_cpu: float = 0.0  # cores busy outside the server and the client: noise
 
     @property
     def rate(self) -> float:
@@ -47,7 +48,10 @@ class Row:
 
 
 def aggregate(op: str, target: str, concurrency: int, start_at: float,
-              results: Sequence[WorkerResult], server_cpu_seconds: float) -> Row:
+              results: Sequence[WorkerResult], server_cpu_seconds: float,
+              busy_seconds: float = 0.0) -> Row:
+    """One row from the workers' results; `busy_seconds` is the whole machine's
+    CPU time over the phase, so that what others used shows as `other_cpu`."""
     latencies = [lat for r in results for lat in r.latencies]
     seconds = max((r.finished for r in results), default=start_at) - start_at
     errors = sum(r.errors for r in results)
@@ -58,7 +62,16 @@ def aggregate(op: str, target: str, concurrency: int, start_at: float,
         client_cpu=sum(r.cpu for r in results) / seconds if seconds > 0 else 0.0,
         server_cpu=server_cpu_seconds / seconds if seconds > 0 else 0.0,
         first_error=next((r.first_error for r in results if r.first_error), ""),
+        other_cpu=other_cpu(busy_seconds, server_cpu_seconds + sum(r.cpu for r in results),
+                            seconds),
     )
+
+
+def other_cpu(busy_seconds: float, ours_seconds: float, seconds: float) -> float:
+    """Cores used by processes outside the measurement (never below zero)."""
+    if seconds <= 0:
+        return 0.0
+    return max(0.0, busy_seconds - ours_seconds) / seconds
 
 
 def bound_by(row: Row, cpus: int) -> str:
@@ -71,7 +84,7 @@ def bound_by(row: Row, cpus: int) -> str:
         return "server CPU" if row.server_cpu < 1.3 else "server CPU (threads)"
     if row.client_cpu >= 0.9 * row.procs:
         return "client CPU"
-    if row.server_cpu + row.client_cpu >= 0.85 * cpus:
+    if row.server_cpu + row.client_cpu + row.other_cpu >= 0.85 * cpus:
         return "machine CPU (shared)"
     return "waiting (latency, I/O)"
 
@@ -95,13 +108,14 @@ def missing_pairs(received: Sequence[Sequence[tuple[str, float]]], names: Iterab
 
 HEADER = (f"{'operation':<22}{'target':<7}{'clients':>8}{'procs':>6}{'requests':>9}"
           f"{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>7}{'client CPU':>11}"
-          f"{'server CPU':>11}  bound by")
+          f"{'server CPU':>11}{'other CPU':>10}  bound by")
 
 
 def format_row(row: Row, cpus: int) -> str:
     return (f"{row.op:<22}{row.target:<7}{row.concurrency:>8}{row.procs:>6}{row.requests:>9}"
             f"{row.rate:>9.0f}{row.p50_ms:>9.2f}{row.p99_ms:>9.2f}{row.errors:>7}"
-            f"{100 * row.client_cpu:>10.0f}%{100 * row.server_cpu:>10.0f}%  {bound_by(row, cpus)}")
+            f"{100 * row.client_cpu:>10.0f}%{100 * row.server_cpu:>10.0f}%"
+            f"{100 * row.other_cpu:>9.0f}%  {bound_by(row, cpus)}")
 
 
 @dataclass(frozen=True)

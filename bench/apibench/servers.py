@@ -52,6 +52,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU time all cores have spent not idle since boot, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is already in user).
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / _CLOCK_TICKS
+
+
 def readyz_ok(port: int, context: ssl.SSLContext) -> bool:
     conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=1.0)
     try:

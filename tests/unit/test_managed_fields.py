@@ -10,8 +10,8 @@ import pytest
 
 from kubi.api.errors import Invalid
 from kubi.api.managed import (
-    FieldSet,
     FieldsError,
+    FieldSet,
     default_manager,
     empty_object,
     update_managed_fields,
@@ -46,35 +46,65 @@ class N:
 S = N("string")
 I = N("integer")
 PORT = N("object", {"containerPort": I, "protocol": S, "name": S})
-CONTAINER = N("object", {
-    "name": S, "image": S, "args": N("array", items=S),
-    "ports": N("array", items=PORT, list_type="map", list_map_keys=("containerPort", "protocol")),
-    "env": N("array", items=N("object", {"name": S, "value": S}),
-             patch_merge_key="name", patch_strategy=("merge",)),
-    "resources": N("object", {"limits": N("object", additional=S)}),
-})
-META = N("object", {
-    "name": S, "namespace": S, "uid": S, "resourceVersion": S, "generation": I,
-    "creationTimestamp": S, "labels": N("object", additional=S),
-    "annotations": N("object", additional=S),
-    "finalizers": N("array", items=S, list_type="set"),
-    "managedFields": N("array", items=N("object", {})),
-})
-KIND = N("object", {
-    "apiVersion": S, "kind": S, "metadata": META,
-    "spec": N("object", {
-        "replicas": I,
-        "selector": N("object", {"matchLabels": N("object", additional=S)}, map_type="atomic"),
-        "containers": N("array", items=CONTAINER, list_type="map", list_map_keys=("name",)),
-        "extra": N("any"),
-    }),
-    "status": N("object", {"ready": I}),
-})
+CONTAINER = N(
+    "object",
+    {
+        "name": S,
+        "image": S,
+        "args": N("array", items=S),
+        "ports": N(
+            "array", items=PORT, list_type="map", list_map_keys=("containerPort", "protocol")
+        ),
+        "env": N(
+            "array",
+            items=N("object", {"name": S, "value": S}),
+            patch_merge_key="name",
+            patch_strategy=("merge",),
+        ),
+        "resources": N("object", {"limits": N("object", additional=S)}),
+    },
+)
+META = N(
+    "object",
+    {
+        "name": S,
+        "namespace": S,
+        "uid": S,
+        "resourceVersion": S,
+        "generation": I,
+        "creationTimestamp": S,
+        "labels": N("object", additional=S),
+        "annotations": N("object", additional=S),
+        "finalizers": N("array", items=S, list_type="set"),
+        "managedFields": N("array", items=N("object", {})),
+    },
+)
+KIND = N(
+    "object",
+    {
+        "apiVersion": S,
+        "kind": S,
+        "metadata": META,
+        "spec": N(
+            "object",
+            {
+                "replicas": I,
+                "selector": N(
+                    "object", {"matchLabels": N("object", additional=S)}, map_type="atomic"
+                ),
+                "containers": N("array", items=CONTAINER, list_type="map", list_map_keys=("name",)),
+                "extra": N("any"),
+            },
+        ),
+        "status": N("object", {"ready": I}),
+    },
+)
 
 
 def widget(**spec: Any) -> dict[str, Any]:
     return {
-        "apiVersion": "example.com/v1", "kind": "Widget",
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
         "metadata": {"name": "w", "namespace": "default", "uid": "u-1"},
         "spec": spec,
     }
@@ -85,10 +115,12 @@ def widget(**spec: Any) -> dict[str, Any]:
 
 def test_decode_and_encode_round_trip_in_upstream_order():
     raw = {
-        "f:spec": {"f:containers": {
-            'k:{"name":"web"}': {".": {}, "f:name": {}, "f:image": {}},
-            'k:{"name":"db"}': {".": {}, "f:name": {}},
-        }},
+        "f:spec": {
+            "f:containers": {
+                'k:{"name":"web"}': {".": {}, "f:name": {}, "f:image": {}},
+                'k:{"name":"db"}': {".": {}, "f:name": {}},
+            }
+        },
         "f:metadata": {"f:labels": {"f:b": {}, ".": {}, "f:a": {}}},
     }
     wire = FieldSet.from_json(raw).to_json()
@@ -99,18 +131,27 @@ def test_decode_and_encode_round_trip_in_upstream_order():
 
 
 def test_keys_and_values_order_as_values_not_text():
-    wire = FieldSet.from_json({
-        'k:{"port":10}': {}, 'k:{"port":9}': {}, 'v:"b"': {}, 'v:2': {}, "f:z": {}, "i:3": {},
-    }).to_json()
+    wire = FieldSet.from_json(
+        {
+            'k:{"port":10}': {},
+            'k:{"port":9}': {},
+            'v:"b"': {},
+            "v:2": {},
+            "f:z": {},
+            "i:3": {},
+        }
+    ).to_json()
     assert list(wire) == ["f:z", 'k:{"port":9}', 'k:{"port":10}', "v:2", 'v:"b"', "i:3"]
 
 
 def test_decode_normalizes_what_upstream_normalizes():
-    decoded = FieldSet.from_json({
-        "f:a": {".": {}},  # a dot alone is just membership
-        'k:{ "protocol": "TCP", "containerPort": 80 }': {},  # keys are re-spelled canonically
-        "x:future": {},  # unknown element kinds are dropped
-    })
+    decoded = FieldSet.from_json(
+        {
+            "f:a": {".": {}},  # a dot alone is just membership
+            'k:{ "protocol": "TCP", "containerPort": 80 }': {},  # keys are re-spelled canonically
+            "x:future": {},  # unknown element kinds are dropped
+        }
+    )
     assert decoded.to_json() == {"f:a": {}, 'k:{"containerPort":80,"protocol":"TCP"}': {}}
 
 
@@ -124,7 +165,8 @@ def test_set_operations_follow_member_semantics():
     a = FieldSet.from_json({"f:labels": {".": {}, "f:app": {}}, "f:spec": {"f:x": {}}})
     b = FieldSet.from_json({"f:labels": {"f:app": {}, "f:tier": {}}, "f:spec": {}})
     assert a.union(b).to_json() == {
-        "f:labels": {".": {}, "f:app": {}, "f:tier": {}}, "f:spec": {".": {}, "f:x": {}},
+        "f:labels": {".": {}, "f:app": {}, "f:tier": {}},
+        "f:spec": {".": {}, "f:x": {}},
     }
     # Removing a child leaves the parent; removing a parent leaves the children.
     assert a.difference(b).to_json() == {"f:labels": {}, "f:spec": {"f:x": {}}}
@@ -137,11 +179,16 @@ def test_set_operations_follow_member_semantics():
 
 
 def test_paths_print_as_upstream_prints_them():
-    fs = FieldSet.from_json({
-        "f:spec": {"f:replicas": {}, "f:containers": {'k:{"name":"web"}': {"f:image": {}}},
-                   "f:ports": {'k:{"containerPort":80,"protocol":"TCP"}': {}}},
-        "f:metadata": {"f:finalizers": {'v:"x"': {}}},
-    })
+    fs = FieldSet.from_json(
+        {
+            "f:spec": {
+                "f:replicas": {},
+                "f:containers": {'k:{"name":"web"}': {"f:image": {}}},
+                "f:ports": {'k:{"containerPort":80,"protocol":"TCP"}': {}},
+            },
+            "f:metadata": {"f:finalizers": {'v:"x"': {}}},
+        }
+    )
     assert fs.strings() == [
         '.metadata.finalizers[="x"]',
         ".spec.replicas",
@@ -159,29 +206,45 @@ def test_from_object_owns_leaves_items_and_map_keys_but_not_struct_fields():
     obj = widget(
         replicas=2,
         selector={"matchLabels": {"app": "w"}},
-        containers=[{"name": "web", "image": "nginx", "ports": [{"containerPort": 80}],
-                     "env": [{"name": "A", "value": "1"}], "resources": {}}],
+        containers=[
+            {
+                "name": "web",
+                "image": "nginx",
+                "ports": [{"containerPort": 80}],
+                "env": [{"name": "A", "value": "1"}],
+                "resources": {},
+            }
+        ],
         extra={"free": {"form": 1}},
     )
     obj["metadata"]["labels"] = {"app": "w"}
     obj["metadata"]["finalizers"] = ["a", "b"]
     assert FieldSet.from_object(obj, KIND).to_json() == {
-        "f:apiVersion": {}, "f:kind": {},
+        "f:apiVersion": {},
+        "f:kind": {},
         "f:metadata": {
             "f:finalizers": {'v:"a"': {}, 'v:"b"': {}},
             "f:labels": {"f:app": {}},
-            "f:name": {}, "f:namespace": {}, "f:uid": {},
+            "f:name": {},
+            "f:namespace": {},
+            "f:uid": {},
         },
         "f:spec": {
-            "f:containers": {'k:{"name":"web"}': {
-                ".": {},
-                "f:env": {'k:{"name":"A"}': {".": {}, "f:name": {}, "f:value": {}}},
-                "f:image": {}, "f:name": {},
-                "f:ports": {'k:{"containerPort":80,"protocol":"TCP"}': {
-                    ".": {}, "f:containerPort": {},
-                }},
-                "f:resources": {},
-            }},
+            "f:containers": {
+                'k:{"name":"web"}': {
+                    ".": {},
+                    "f:env": {'k:{"name":"A"}': {".": {}, "f:name": {}, "f:value": {}}},
+                    "f:image": {},
+                    "f:name": {},
+                    "f:ports": {
+                        'k:{"containerPort":80,"protocol":"TCP"}': {
+                            ".": {},
+                            "f:containerPort": {},
+                        }
+                    },
+                    "f:resources": {},
+                }
+            },
             # No schema below `extra`: maps are owned key by key, as for untyped values.
             "f:extra": {"f:free": {".": {}, "f:form": {}}},
             "f:replicas": {},
@@ -193,25 +256,44 @@ def test_from_object_owns_leaves_items_and_map_keys_but_not_struct_fields():
 def test_untyped_values_own_map_keys_one_by_one():
     obj = widget(extra={"a": {"b": 1}})
     assert FieldSet.from_object(obj, None).to_json()["f:spec"] == {
-        ".": {}, "f:extra": {".": {}, "f:a": {".": {}, "f:b": {}}},
+        ".": {},
+        "f:extra": {".": {}, "f:a": {".": {}, "f:b": {}}},
     }
 
 
 # ---- update tracking -----------------------------------------------------------------
 
 
-def create(obj: dict[str, Any], manager: str = "kubectl-create", node: Any = KIND,
-           api_version: str = "example.com/v1") -> dict[str, Any]:
+def create(
+    obj: dict[str, Any],
+    manager: str = "kubectl-create",
+    node: Any = KIND,
+    api_version: str = "example.com/v1",
+) -> dict[str, Any]:
     out = copy.deepcopy(obj)
     out["metadata"]["managedFields"] = update_managed_fields(
-        None, obj, manager=manager, api_version=api_version, now=T0, node=node)
+        None, obj, manager=manager, api_version=api_version, now=T0, node=node
+    )
     return out
 
 
-def update(live: dict[str, Any], new: dict[str, Any], manager: str, now: str = T1,
-           subresource: str = "", node: Any = KIND) -> list[dict[str, Any]]:
-    return update_managed_fields(live, new, manager=manager, subresource=subresource,
-                                 api_version="example.com/v1", now=now, node=node)
+def update(
+    live: dict[str, Any],
+    new: dict[str, Any],
+    manager: str,
+    now: str = T1,
+    subresource: str = "",
+    node: Any = KIND,
+) -> list[dict[str, Any]]:
+    return update_managed_fields(
+        live,
+        new,
+        manager=manager,
+        subresource=subresource,
+        api_version="example.com/v1",
+        now=now,
+        node=node,
+    )
 
 
 def by_manager(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -221,15 +303,25 @@ def by_manager(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def test_create_of_a_custom_resource_owns_everything_it_set():
     obj = widget(replicas=1, containers=[{"name": "web", "image": "nginx"}])
     entries = create(obj)["metadata"]["managedFields"]
-    assert entries == [{
-        "manager": "kubectl-create", "operation": "Update", "apiVersion": "example.com/v1",
-        "time": T0, "fieldsType": "FieldsV1",
-        "fieldsV1": {"f:spec": {
-            ".": {}, "f:containers": {".": {}, 'k:{"name":"web"}': {
-                ".": {}, "f:image": {}, "f:name": {}}},
-            "f:replicas": {},
-        }},
-    }]
+    assert entries == [
+        {
+            "manager": "kubectl-create",
+            "operation": "Update",
+            "apiVersion": "example.com/v1",
+            "time": T0,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {
+                "f:spec": {
+                    ".": {},
+                    "f:containers": {
+                        ".": {},
+                        'k:{"name":"web"}': {".": {}, "f:image": {}, "f:name": {}},
+                    },
+                    "f:replicas": {},
+                }
+            },
+        }
+    ]
 
 
 def test_another_updater_takes_the_fields_it_changes():
@@ -313,7 +405,8 @@ def test_update_managers_are_capped_into_ancient_changes():
         new = copy.deepcopy(live)
         new["spec"][f"f{i}"] = i
         new["metadata"]["managedFields"] = update(
-            live, new, f"m{i:02d}", now=f"2024-05-01T11:{i:02d}:00Z", node=None)
+            live, new, f"m{i:02d}", now=f"2024-05-01T11:{i:02d}:00Z", node=None
+        )
         live = new
     entries = live["metadata"]["managedFields"]
     names = [e["manager"] for e in entries]
@@ -331,14 +424,39 @@ def test_a_list_item_without_its_key_drops_tracking_instead_of_failing():
 
 def test_entries_sort_by_operation_then_time_then_manager():
     raw = [
-        {"manager": "b", "operation": "Update", "apiVersion": "v1", "time": T1,
-         "fieldsType": "FieldsV1", "fieldsV1": {"f:a": {}}},
-        {"manager": "a", "operation": "Update", "apiVersion": "v1", "time": T1,
-         "fieldsType": "FieldsV1", "fieldsV1": {"f:b": {}}},
-        {"manager": "z", "operation": "Apply", "apiVersion": "v1", "time": T2,
-         "fieldsType": "FieldsV1", "fieldsV1": {"f:c": {}}},
-        {"manager": "c", "operation": "Update", "apiVersion": "v1", "time": T0,
-         "fieldsType": "FieldsV1", "fieldsV1": {"f:d": {}}, "subresource": "status"},
+        {
+            "manager": "b",
+            "operation": "Update",
+            "apiVersion": "v1",
+            "time": T1,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:a": {}},
+        },
+        {
+            "manager": "a",
+            "operation": "Update",
+            "apiVersion": "v1",
+            "time": T1,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:b": {}},
+        },
+        {
+            "manager": "z",
+            "operation": "Apply",
+            "apiVersion": "v1",
+            "time": T2,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:c": {}},
+        },
+        {
+            "manager": "c",
+            "operation": "Update",
+            "apiVersion": "v1",
+            "time": T0,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:d": {}},
+            "subresource": "status",
+        },
     ]
     assert [e["manager"] for e in encode(decode(raw))] == ["z", "c", "a", "b"]
 
@@ -349,25 +467,46 @@ def test_entries_sort_by_operation_then_time_then_manager():
 def deployment() -> dict[str, Any]:
     labels = {"app": "nginx"}
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "nginx", "namespace": "default", "labels": labels, "uid": "u-1",
-                     "creationTimestamp": T0, "generation": 1},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "nginx",
+            "namespace": "default",
+            "labels": labels,
+            "uid": "u-1",
+            "creationTimestamp": T0,
+            "generation": 1,
+        },
         "spec": {
-            "replicas": 1, "selector": {"matchLabels": labels}, "progressDeadlineSeconds": 600,
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "progressDeadlineSeconds": 600,
             "revisionHistoryLimit": 10,
-            "strategy": {"type": "RollingUpdate",
-                         "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
-            "template": {"metadata": {"labels": labels}, "spec": {
-                "containers": [{
-                    "name": "nginx", "image": "nginx:1.14.2", "resources": {},
-                    "ports": [{"containerPort": 80, "protocol": "TCP"}],
-                    "terminationMessagePath": "/dev/termination-log",
-                    "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent",
-                }],
-                "restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
-                "dnsPolicy": "ClusterFirst", "securityContext": {},
-                "schedulerName": "default-scheduler",
-            }},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+            },
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "nginx",
+                            "image": "nginx:1.14.2",
+                            "resources": {},
+                            "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                            "terminationMessagePath": "/dev/termination-log",
+                            "terminationMessagePolicy": "File",
+                            "imagePullPolicy": "IfNotPresent",
+                        }
+                    ],
+                    "restartPolicy": "Always",
+                    "terminationGracePeriodSeconds": 30,
+                    "dnsPolicy": "ClusterFirst",
+                    "securityContext": {},
+                    "schedulerName": "default-scheduler",
+                },
+            },
         },
         "status": {},
     }
@@ -377,27 +516,47 @@ def test_deployment_create_matches_what_kubectl_shows():
     from kubi.api import schema
 
     node = schema.for_kind("apps", "v1", "Deployment")
-    (entry,) = update_managed_fields(None, deployment(), manager="kubectl-create",
-                                     api_version="apps/v1", now=T0, node=node)
+    (entry,) = update_managed_fields(
+        None, deployment(), manager="kubectl-create", api_version="apps/v1", now=T0, node=node
+    )
     assert entry["fieldsV1"] == {
         "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
         "f:spec": {
-            "f:progressDeadlineSeconds": {}, "f:replicas": {}, "f:revisionHistoryLimit": {},
+            "f:progressDeadlineSeconds": {},
+            "f:replicas": {},
+            "f:revisionHistoryLimit": {},
             "f:selector": {},
-            "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}},
-                           "f:type": {}},
+            "f:strategy": {
+                "f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}},
+                "f:type": {},
+            },
             "f:template": {
                 "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
                 "f:spec": {
-                    "f:containers": {'k:{"name":"nginx"}': {
-                        ".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {},
-                        "f:ports": {".": {}, 'k:{"containerPort":80,"protocol":"TCP"}': {
-                            ".": {}, "f:containerPort": {}, "f:protocol": {}}},
-                        "f:resources": {}, "f:terminationMessagePath": {},
-                        "f:terminationMessagePolicy": {},
-                    }},
-                    "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {},
-                    "f:securityContext": {}, "f:terminationGracePeriodSeconds": {},
+                    "f:containers": {
+                        'k:{"name":"nginx"}': {
+                            ".": {},
+                            "f:image": {},
+                            "f:imagePullPolicy": {},
+                            "f:name": {},
+                            "f:ports": {
+                                ".": {},
+                                'k:{"containerPort":80,"protocol":"TCP"}': {
+                                    ".": {},
+                                    "f:containerPort": {},
+                                    "f:protocol": {},
+                                },
+                            },
+                            "f:resources": {},
+                            "f:terminationMessagePath": {},
+                            "f:terminationMessagePolicy": {},
+                        }
+                    },
+                    "f:dnsPolicy": {},
+                    "f:restartPolicy": {},
+                    "f:schedulerName": {},
+                    "f:securityContext": {},
+                    "f:terminationGracePeriodSeconds": {},
                 },
             },
         },
@@ -408,11 +567,15 @@ def test_configmap_create_owns_each_data_key():
     from kubi.api import schema
 
     node = schema.for_kind("", "v1", "ConfigMap")
-    cm = {"apiVersion": "v1", "kind": "ConfigMap",
-          "metadata": {"name": "c", "namespace": "default", "uid": "u"},
-          "data": {"b": "2", "a": "1"}}
-    (entry,) = update_managed_fields(None, cm, manager="kubectl-create", api_version="v1",
-                                     now=T0, node=node)
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "default", "uid": "u"},
+        "data": {"b": "2", "a": "1"},
+    }
+    (entry,) = update_managed_fields(
+        None, cm, manager="kubectl-create", api_version="v1", now=T0, node=node
+    )
     assert entry["fieldsV1"] == {"f:data": {".": {}, "f:a": {}, "f:b": {}}}
     assert list(entry["fieldsV1"]["f:data"]) == [".", "f:a", "f:b"]
 
@@ -426,13 +589,16 @@ def test_zero_values_of_builtin_and_custom_kinds():
 # ---- manager names -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("agent, expected", [
-    ("kubectl/v1.33.0 (linux/amd64) kubernetes/abc", "kubectl"),
-    ("Go-http-client/1.1", "Go-http-client"),
-    ("", ""),
-    ("a\x07b/1", "ab"),
-    ("x" * 200, "x" * 128),
-])
+@pytest.mark.parametrize(
+    "agent, expected",
+    [
+        ("kubectl/v1.33.0 (linux/amd64) kubernetes/abc", "kubectl"),
+        ("Go-http-client/1.1", "Go-http-client"),
+        ("", ""),
+        ("a\x07b/1", "ab"),
+        ("x" * 200, "x" * 128),
+    ],
+)
 def test_default_manager_is_the_user_agent_product(agent, expected):
     assert default_manager(agent) == expected
 
@@ -457,6 +623,5 @@ def test_field_manager_length_and_characters():
     validate_field_manager("kubectl", apply=True, force=False)
     errors = validate_managed_fields([{"manager": "m", "operation": "Delete"}])
     assert [str(e) for e in errors] == [
-        'metadata.managedFields[0].operation: Invalid value: "Delete": '
-        "must be `Apply` or `Update`",
+        'metadata.managedFields[0].operation: Invalid value: "Delete": must be `Apply` or `Update`',
     ]

@@ -187,53 +187,53 @@ CONTAINER = ["spec", "template", "spec", "containers", 0]
     ("path", "value", "message"),
     [
         (["spec", "replicas"], "3",
-         "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas "
-         "of type int32"),
+         ("json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas "
+         "of type int32")),
         (["spec", "replicas"], 2.5,
-         "json: cannot unmarshal number 2.5 into Go struct field DeploymentSpec.spec.replicas "
-         "of type int32"),
+         ("json: cannot unmarshal number 2.5 into Go struct field DeploymentSpec.spec.replicas "
+         "of type int32")),
         (["spec", "replicas"], 2**31,
-         "json: cannot unmarshal number 2147483648 into Go struct field "
-         "DeploymentSpec.spec.replicas of type int32"),
+         ("json: cannot unmarshal number 2147483648 into Go struct field "
+         "DeploymentSpec.spec.replicas of type int32")),
         (["spec", "paused"], "yes",
-         "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.paused "
-         "of type bool"),
+         ("json: cannot unmarshal string into Go struct field DeploymentSpec.spec.paused "
+         "of type bool")),
         (["spec", "template", "spec", "containers"], "nginx",
-         "json: cannot unmarshal string into Go struct field PodSpec.spec.template.spec."
-         "containers of type []v1.Container"),
+         ("json: cannot unmarshal string into Go struct field PodSpec.spec.template.spec."
+         "containers of type []v1.Container")),
         ([*CONTAINER, "args"], [1],
-         "json: cannot unmarshal number into Go struct field Container.spec.template.spec."
-         "containers.args of type string"),
+         ("json: cannot unmarshal number into Go struct field Container.spec.template.spec."
+         "containers.args of type string")),
         ([*CONTAINER, "image"], {"name": "x"},
-         "json: cannot unmarshal object into Go struct field Container.spec.template.spec."
-         "containers.image of type string"),
+         ("json: cannot unmarshal object into Go struct field Container.spec.template.spec."
+         "containers.image of type string")),
         ([*CONTAINER, "imagePullPolicy"], 1,
-         "json: cannot unmarshal number into Go struct field Container.spec.template.spec."
-         "containers.imagePullPolicy of type v1.PullPolicy"),
+         ("json: cannot unmarshal number into Go struct field Container.spec.template.spec."
+         "containers.imagePullPolicy of type v1.PullPolicy")),
         (["metadata", "labels"], ["a"],
-         "json: cannot unmarshal array into Go struct field ObjectMeta.metadata.labels "
-         "of type map[string]string"),
+         ("json: cannot unmarshal array into Go struct field ObjectMeta.metadata.labels "
+         "of type map[string]string")),
         (["metadata", "labels", "app"], 5,
-         "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.labels "
-         "of type string"),
+         ("json: cannot unmarshal number into Go struct field ObjectMeta.metadata.labels "
+         "of type string")),
         (["metadata", "creationTimestamp"], 5,
-         "json: cannot unmarshal number into Go struct field ObjectMeta.metadata."
-         "creationTimestamp of type string"),
+         ("json: cannot unmarshal number into Go struct field ObjectMeta.metadata."
+         "creationTimestamp of type string")),
         (["spec", "strategy", "rollingUpdate", "maxSurge"], True,
-         "json: cannot unmarshal bool into Go struct field RollingUpdateDeployment.spec."
-         "strategy.rollingUpdate.maxSurge of type int32"),
+         ("json: cannot unmarshal bool into Go struct field RollingUpdateDeployment.spec."
+         "strategy.rollingUpdate.maxSurge of type int32")),
         (["spec", "strategy", "rollingUpdate", "maxSurge"], 1.5,
-         "json: cannot unmarshal number 1.5 into Go struct field RollingUpdateDeployment.spec."
-         "strategy.rollingUpdate.maxSurge of type int32"),
+         ("json: cannot unmarshal number 1.5 into Go struct field RollingUpdateDeployment.spec."
+         "strategy.rollingUpdate.maxSurge of type int32")),
         (["spec", "template"], "x",
-         "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.template "
-         "of type v1.PodTemplateSpec"),
+         ("json: cannot unmarshal string into Go struct field DeploymentSpec.spec.template "
+         "of type v1.PodTemplateSpec")),
         ([*CONTAINER, "resources", "limits", "cpu"], "1x", godecode.QUANTITY_FORMAT_ERROR),
         ([*CONTAINER, "resources", "limits", "cpu"], "1Qi", godecode.QUANTITY_FORMAT_ERROR),
         ([*CONTAINER, "resources", "limits", "cpu"], "1ee", godecode.QUANTITY_SUFFIX_ERROR),
         (["metadata", "creationTimestamp"], "yesterday",
-         'parsing time "yesterday" as "2006-01-02T15:04:05Z07:00": cannot parse "yesterday" '
-         'as "2006"'),
+         ('parsing time "yesterday" as "2006-01-02T15:04:05Z07:00": cannot parse "yesterday" '
+         'as "2006"')),
     ],
 )
 def test_type_mismatches_give_the_go_decoder_error(path: list, value: object,
@@ -326,16 +326,16 @@ def test_invalid_quantities(bad: object, message: str) -> None:
     ("2023-02-29T00:00:00Z", False, 'parsing time "2023-02-29T00:00:00Z": day out of range'),
     ("2024-13-01T00:00:00Z", False, 'parsing time "2024-13-01T00:00:00Z": month out of range'),
     ("2024-01-02 03:04:05Z", False,
-     'parsing time "2024-01-02 03:04:05Z" as "2006-01-02T15:04:05Z07:00": '
-     'cannot parse " 03:04:05Z" as "T"'),
+     ('parsing time "2024-01-02 03:04:05Z" as "2006-01-02T15:04:05Z07:00": '
+     'cannot parse " 03:04:05Z" as "T"')),
     ("2024-01-02T03:04:05", False,
-     'parsing time "2024-01-02T03:04:05" as "2006-01-02T15:04:05Z07:00": '
-     'cannot parse "" as "Z07:00"'),
-    ("2024-01-02T03:04:05Zjunk", False, 'parsing time "2024-01-02T03:04:05Zjunk": extra text: '
-     '"junk"'),
+     ('parsing time "2024-01-02T03:04:05" as "2006-01-02T15:04:05Z07:00": '
+     'cannot parse "" as "Z07:00"')),
+    ("2024-01-02T03:04:05Zjunk", False, ('parsing time "2024-01-02T03:04:05Zjunk": extra text: '
+     '"junk"')),
     ("2024-01-02T03:04:05Z", True,
-     'parsing time "2024-01-02T03:04:05Z" as "2006-01-02T15:04:05.000000Z07:00": '
-     'cannot parse "Z" as ".000000"'),
+     ('parsing time "2024-01-02T03:04:05Z" as "2006-01-02T15:04:05.000000Z07:00": '
+     'cannot parse "Z" as ".000000"')),
 ])
 def test_time_errors(text: str, micro: bool, message: str | None) -> None:
     assert godecode.time_error(text, micro=micro) == message

@@ -4,25 +4,122 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from kubi.api.errors import BadRequest, StatusError
 from kubi.api.managed import LAST_APPLIED, server_side_apply, update_managed_fields
-from test_managed_fields import KIND, T0, T1, T2
 
 API = "example.com/v1"
+T0 = "2024-05-01T10:00:00Z"
+T1 = "2024-05-01T10:05:00Z"
+T2 = "2024-05-01T10:10:00Z"
+
+
+@dataclass(eq=False)
+class N:
+    """A stand-in for kubi.api.schema.Node."""
+
+    type: str
+    properties: dict[str, N] = field(default_factory=dict)
+    additional: N | None = None
+    items: N | None = None
+    list_type: str | None = None
+    list_map_keys: tuple[str, ...] = ()
+    map_type: str | None = None
+    patch_merge_key: str | None = None
+    patch_strategy: tuple[str, ...] = ()
+
+    def child(self, name: str) -> N | None:
+        return self.properties.get(name) or self.additional
+
+
+S = N("string")
+I = N("integer")
+PORT = N("object", {"containerPort": I, "protocol": S, "name": S})
+CONTAINER = N(
+    "object",
+    {
+        "name": S,
+        "image": S,
+        "args": N("array", items=S),
+        "ports": N(
+            "array", items=PORT, list_type="map", list_map_keys=("containerPort", "protocol")
+        ),
+        "env": N(
+            "array",
+            items=N("object", {"name": S, "value": S}),
+            patch_merge_key="name",
+            patch_strategy=("merge",),
+        ),
+        "resources": N("object", {"limits": N("object", additional=S)}),
+    },
+)
+META = N(
+    "object",
+    {
+        "name": S,
+        "namespace": S,
+        "uid": S,
+        "resourceVersion": S,
+        "generation": I,
+        "creationTimestamp": S,
+        "labels": N("object", additional=S),
+        "annotations": N("object", additional=S),
+        "finalizers": N("array", items=S, list_type="set"),
+        "managedFields": N("array", items=N("object", {})),
+    },
+)
+KIND = N(
+    "object",
+    {
+        "apiVersion": S,
+        "kind": S,
+        "metadata": META,
+        "spec": N(
+            "object",
+            {
+                "replicas": I,
+                "selector": N(
+                    "object", {"matchLabels": N("object", additional=S)}, map_type="atomic"
+                ),
+                "containers": N("array", items=CONTAINER, list_type="map", list_map_keys=("name",)),
+                "extra": N("any"),
+            },
+        ),
+        "status": N("object", {"ready": I}),
+    },
+)
 
 
 def config(**spec: Any) -> dict[str, Any]:
     return {"apiVersion": API, "kind": "Widget", "metadata": {"name": "w"}, "spec": spec}
 
 
-def apply(live: dict[str, Any] | None, cfg: dict[str, Any], manager: str = "ci",
-          force: bool = False, now: str = T1, **kw: Any) -> dict[str, Any]:
-    return server_side_apply(live, cfg, manager=manager, force=force, api_version=API, now=now,
-                             node=kw.pop("node", KIND), **kw)
+def bare() -> dict[str, Any]:
+    return {"apiVersion": API, "kind": "Widget", "metadata": {"name": "w"}}
+
+
+def apply(
+    live: dict[str, Any] | None,
+    cfg: dict[str, Any],
+    manager: str = "ci",
+    force: bool = False,
+    now: str = T1,
+    **kw: Any,
+) -> dict[str, Any]:
+    return server_side_apply(
+        live,
+        cfg,
+        manager=manager,
+        force=force,
+        api_version=API,
+        now=now,
+        node=kw.pop("node", KIND),
+        **kw,
+    )
 
 
 def owners(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -34,7 +131,8 @@ def updated(live: dict[str, Any], manager: str, change, now: str = T1) -> dict[s
     new = copy.deepcopy(live)
     change(new)
     new["metadata"]["managedFields"] = update_managed_fields(
-        live, new, manager=manager, api_version=API, now=now, node=KIND)
+        live, new, manager=manager, api_version=API, now=now, node=KIND
+    )
     return new
 
 
@@ -51,14 +149,21 @@ def test_apply_creates_the_object_with_one_apply_entry():
     cfg = config(replicas=2, containers=[{"name": "web", "image": "nginx"}])
     obj = apply(None, cfg, now=T0)
     assert obj["spec"] == cfg["spec"]
-    assert obj["metadata"]["managedFields"] == [{
-        "manager": "ci", "operation": "Apply", "apiVersion": API, "time": T0,
-        "fieldsType": "FieldsV1",
-        "fieldsV1": {"f:spec": {
-            "f:containers": {'k:{"name":"web"}': {".": {}, "f:image": {}, "f:name": {}}},
-            "f:replicas": {},
-        }},
-    }]
+    assert obj["metadata"]["managedFields"] == [
+        {
+            "manager": "ci",
+            "operation": "Apply",
+            "apiVersion": API,
+            "time": T0,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {
+                "f:spec": {
+                    "f:containers": {'k:{"name":"web"}': {".": {}, "f:image": {}, "f:name": {}}},
+                    "f:replicas": {},
+                }
+            },
+        }
+    ]
     obj["spec"]["containers"][0]["image"] = "changed"
     assert cfg["spec"]["containers"][0]["image"] == "nginx"
 
@@ -99,11 +204,15 @@ def test_changing_a_field_another_manager_owns_is_a_conflict():
         'Apply failed with 1 conflict: conflict with "kubectl-edit" using example.com/v1: '
         ".spec.replicas"
     )
-    assert err.details == {"causes": [{
-        "reason": "FieldManagerConflict",
-        "message": 'conflict with "kubectl-edit" using example.com/v1',
-        "field": ".spec.replicas",
-    }]}
+    assert err.details == {
+        "causes": [
+            {
+                "reason": "FieldManagerConflict",
+                "message": 'conflict with "kubectl-edit" using example.com/v1',
+                "field": ".spec.replicas",
+            }
+        ]
+    }
 
 
 def test_several_conflicts_are_grouped_by_manager():
@@ -115,23 +224,28 @@ def test_several_conflicts_are_grouped_by_manager():
     with pytest.raises(StatusError) as caught:
         apply(obj, cfg, now=T2)
     assert caught.value.message == (
-        "Apply failed with 3 conflicts: conflicts with \"m1\" using example.com/v1:\n"
+        'Apply failed with 3 conflicts: conflicts with "m1" using example.com/v1:\n'
         "- .spec.replicas\n"
         '- .spec.containers[name="web"].args\n'
         'conflicts with "m2" using example.com/v1:\n'
         '- .spec.containers[name="web"].image'
     )
     assert [c["field"] for c in caught.value.details["causes"]] == [
-        ".spec.replicas", '.spec.containers[name="web"].args',
+        ".spec.replicas",
+        '.spec.containers[name="web"].args',
         '.spec.containers[name="web"].image',
     ]
 
 
 def test_force_takes_the_field_from_the_other_manager():
-    obj = updated(created(replicas=2, containers=[{"name": "web", "image": "a"}]),
-                  "kubectl-edit", lambda o: o["spec"].update(replicas=5))
-    forced = apply(obj, config(replicas=3, containers=[{"name": "web", "image": "a"}]),
-                   force=True, now=T2)
+    obj = updated(
+        created(replicas=2, containers=[{"name": "web", "image": "a"}]),
+        "kubectl-edit",
+        lambda o: o["spec"].update(replicas=5),
+    )
+    forced = apply(
+        obj, config(replicas=3, containers=[{"name": "web", "image": "a"}]), force=True, now=T2
+    )
     assert forced["spec"]["replicas"] == 3
     assert "kubectl-edit" not in owners(forced)
     assert owners(forced)["ci"]["time"] == T2
@@ -142,17 +256,23 @@ def test_status_subresource_conflicts_name_the_subresource():
     new = copy.deepcopy(obj)
     new["status"] = {"ready": 1}
     new["metadata"]["managedFields"] = update_managed_fields(
-        obj, new, manager="kubelet", subresource="status", api_version=API, now=T1, node=KIND)
+        obj, new, manager="kubelet", subresource="status", api_version=API, now=T1, node=KIND
+    )
     status_cfg = {**config(), "status": {"ready": 2}}
     with pytest.raises(StatusError) as caught:
         apply(new, status_cfg, subresource="status")
     assert caught.value.message.endswith(
-        'conflict with "kubelet" with subresource "status" using example.com/v1: .status.ready')
+        'conflict with "kubelet" with subresource "status" using example.com/v1: .status.ready'
+    )
 
 
 def test_objects_never_applied_to_get_a_before_first_apply_owner():
-    plain = {"apiVersion": API, "kind": "Widget",
-             "metadata": {"name": "w", "uid": "u-1"}, "spec": {"replicas": 2}}
+    plain = {
+        "apiVersion": API,
+        "kind": "Widget",
+        "metadata": {"name": "w", "uid": "u-1"},
+        "spec": {"replicas": 2},
+    }
     with pytest.raises(StatusError) as caught:
         apply(plain, config(replicas=3))
     assert 'conflict with "before-first-apply" using example.com/v1' in caught.value.message
@@ -167,24 +287,34 @@ def test_fields_dropped_from_the_configuration_are_removed():
     obj = created(replicas=2, containers=[{"name": "web", "image": "a"}, {"name": "db"}])
     pruned = apply(obj, config(containers=[{"name": "web", "image": "a"}]), now=T2)
     assert pruned["spec"] == {"containers": [{"name": "web", "image": "a"}]}
-    assert owners(pruned)["ci"]["fieldsV1"] == {"f:spec": {"f:containers": {
-        'k:{"name":"web"}': {".": {}, "f:image": {}, "f:name": {}}}}}
+    assert owners(pruned)["ci"]["fieldsV1"] == {
+        "f:spec": {"f:containers": {'k:{"name":"web"}': {".": {}, "f:image": {}, "f:name": {}}}}
+    }
 
 
 def test_dropped_fields_another_manager_owns_stay():
     obj = created(replicas=2)
     obj = apply(obj, config(replicas=2), manager="other", now=T1)
-    kept = apply(obj, config(), now=T2)
+    kept = apply(obj, bare(), now=T2)
     assert kept["spec"] == {"replicas": 2}
     assert set(owners(kept)) == {"other"}
 
 
 def test_fields_set_by_updaters_survive_the_appliers_pruning():
     obj = created(replicas=2)
-    obj = updated(obj, "kubectl-label", lambda o: o["metadata"].setdefault("labels", {}).update(a="b"))
-    kept = apply(obj, config(), now=T2)
+    obj = updated(
+        obj, "kubectl-label", lambda o: o["metadata"].setdefault("labels", {}).update(a="b")
+    )
+    kept = apply(obj, bare(), now=T2)
     assert kept["metadata"]["labels"] == {"a": "b"}
-    assert "replicas" not in kept["spec"]
+    assert "spec" not in kept
+    assert set(owners(kept)) == {"kubectl-label"}
+
+
+def test_applying_an_empty_map_owns_the_map():
+    obj = apply(created(replicas=2), config(), now=T2)
+    assert "spec" not in obj
+    assert owners(obj)["ci"]["fieldsV1"] == {"f:spec": {}}
 
 
 # ---- merging lists -------------------------------------------------------------------
@@ -192,12 +322,14 @@ def test_fields_set_by_updaters_survive_the_appliers_pruning():
 
 def test_list_items_merge_by_key_in_the_configurations_order():
     obj = created(containers=[{"name": "a"}, {"name": "b"}, {"name": "c"}])
-    obj = apply(obj, config(containers=[{"name": "a"}, {"name": "b"}, {"name": "c"}]),
-                manager="other")
-    merged = apply(obj, config(containers=[{"name": "c", "image": "x"}, {"name": "a"}]),
-                   force=True)
+    obj = apply(
+        obj, config(containers=[{"name": "a"}, {"name": "b"}, {"name": "c"}]), manager="other"
+    )
+    merged = apply(obj, config(containers=[{"name": "c", "image": "x"}, {"name": "a"}]), force=True)
     assert merged["spec"]["containers"] == [
-        {"name": "b"}, {"name": "c", "image": "x"}, {"name": "a"},
+        {"name": "b"},
+        {"name": "c", "image": "x"},
+        {"name": "a"},
     ]
 
 
@@ -217,11 +349,16 @@ def test_sets_merge_by_value():
     merged = apply(live, cfg)
     assert merged["metadata"]["finalizers"] == ["three", "one", "two"]
     assert owners(merged)["ci"]["fieldsV1"]["f:metadata"] == {
-        "f:finalizers": {'v:"one"': {}, 'v:"three"': {}}}
+        "f:finalizers": {'v:"one"': {}, 'v:"three"': {}}
+    }
 
 
 def test_list_map_keys_take_their_defaults():
-    obj = created(containers=[{"name": "web", "ports": [{"containerPort": 80, "protocol": "TCP"}]}])
+    obj = apply(
+        None,
+        config(containers=[{"name": "web", "ports": [{"containerPort": 80, "protocol": "TCP"}]}]),
+        manager="other",
+    )
     merged = apply(obj, config(containers=[{"name": "web", "ports": [{"containerPort": 80}]}]))
     assert merged["spec"]["containers"][0]["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
 
@@ -235,7 +372,8 @@ def csa_created(replicas: int) -> dict[str, Any]:
     obj = copy.deepcopy(cfg)
     obj["metadata"].update(namespace="default", uid="u-1")
     obj["metadata"]["managedFields"] = update_managed_fields(
-        None, obj, manager="kubectl-client-side-apply", api_version=API, now=T0, node=KIND)
+        None, obj, manager="kubectl-client-side-apply", api_version=API, now=T0, node=KIND
+    )
     return obj
 
 
@@ -292,7 +430,7 @@ def test_an_item_without_its_key_fails_as_upstream_does():
     with pytest.raises(StatusError) as caught:
         apply(None, config(containers=[{"image": "x"}]))
     assert caught.value.message.endswith(
-        '.spec.containers: element 0: associative list with keys has an element that omits '
+        ".spec.containers: element 0: associative list with keys has an element that omits "
         'key field "name" (and doesn\'t have default value)'
     )
 
@@ -306,32 +444,48 @@ def test_deployment_replicas_conflict_with_client_side_apply():
     node = schema.for_kind("apps", "v1", "Deployment")
     labels = {"app": "web"}
     live = {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": "web", "namespace": "default", "uid": "u-1"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
-            "metadata": {"labels": labels},
-            "spec": {"containers": [{"name": "web", "image": "nginx",
-                                     "ports": [{"containerPort": 80, "protocol": "TCP"}]}]}}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "web",
+                            "image": "nginx",
+                            "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                        }
+                    ]
+                },
+            },
+        },
     }
     live["metadata"]["managedFields"] = update_managed_fields(
-        None, live, manager="kubectl-client-side-apply", api_version="apps/v1", now=T0,
-        node=node)
+        None, live, manager="kubectl-client-side-apply", api_version="apps/v1", now=T0, node=node
+    )
     cfg = copy.deepcopy(live)
     del cfg["metadata"]["managedFields"], cfg["metadata"]["uid"]
     cfg["spec"]["replicas"] = 3
     cfg["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": 80}]
     with pytest.raises(StatusError) as caught:
-        server_side_apply(live, cfg, manager="ci", force=False, api_version="apps/v1",
-                          now=T1, node=node)
+        server_side_apply(
+            live, cfg, manager="ci", force=False, api_version="apps/v1", now=T1, node=node
+        )
     assert caught.value.message == (
         'Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using '
         "apps/v1: .spec.replicas"
     )
-    done = server_side_apply(live, cfg, manager="ci", force=True, api_version="apps/v1",
-                             now=T1, node=node)
+    done = server_side_apply(
+        live, cfg, manager="ci", force=True, api_version="apps/v1", now=T1, node=node
+    )
     assert done["spec"]["replicas"] == 3
     assert done["spec"]["template"]["spec"]["containers"][0]["ports"] == [
-        {"containerPort": 80, "protocol": "TCP"}]
+        {"containerPort": 80, "protocol": "TCP"}
+    ]
     entries = owners(done)
     assert "f:replicas" not in entries["kubectl-client-side-apply"]["fieldsV1"]["f:spec"]
     assert entries["ci"]["fieldsV1"]["f:spec"]["f:replicas"] == {}

@@ -243,7 +243,7 @@ def _query_param(name: str) -> dict[str, Any]:
 
 
 def _path_params(path: str) -> list[dict[str, Any]]:
-    params = [{"name": "pretty", "in": "query", "type": "string"}]
+    params: list[dict[str, Any]] = [{"name": "pretty", "in": "query", "type": "string"}]
     for name in ("name", "namespace"):
         if "{" + name + "}" in path:
             params.append({"name": name, "in": "path", "required": True, "type": "string"})

@@ -264,12 +264,8 @@ async def delete_options(request: web.Request) -> DeleteOptions:
     body = await _body(request)
     data: dict = {}
     if body.strip():
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise BadRequest("the DeleteOptions body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise BadRequest("the DeleteOptions body must be an object")
+        # Typed clients (helm, client-go) send DeleteOptions as protobuf.
+        data = decoding.decode_body(request.headers.get("Content-Type"), body)
     grace = data.get("gracePeriodSeconds")
     if grace is None:
         grace = int_param(request, "gracePeriodSeconds")

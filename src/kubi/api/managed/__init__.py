@@ -12,7 +12,7 @@ from), `entries` (the managedFields list), `manager` (updates), `apply`,
 
 from kubi.api.managed.apply import LAST_APPLIED, conflict_error, server_side_apply
 from kubi.api.managed.entries import ANCIENT_CHANGES, MAX_UPDATE_MANAGERS
-from kubi.api.managed.fieldset import FieldSet, FieldsError, path_string
+from kubi.api.managed.fieldset import FieldsError, FieldSet, path_string
 from kubi.api.managed.manager import reset_filter, update_managed_fields
 from kubi.api.managed.options import (
     FIELD_MANAGER_MAX_LENGTH,

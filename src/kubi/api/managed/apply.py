@@ -127,10 +127,14 @@ def server_side_apply(
     try:
         applied = to_field_set(config, node, allow_duplicates=False)
     except PathError as exc:
-        raise StatusError(500, "", (
-            f"failed to create typed patch object ({md.get('namespace') or ''}/"
-            f"{md.get('name') or ''}; {_gvk(config_version, config_kind)}): {_error_path(exc)}"
-        )) from None
+        raise StatusError(
+            500,
+            "",
+            (
+                f"failed to create typed patch object ({md.get('namespace') or ''}/"
+                f"{md.get('name') or ''}; {_gvk(config_version, config_kind)}): {_error_path(exc)}"
+            ),
+        ) from None
     managed: dict[Ident, Entry] = {}
     if live is not None:
         try:
@@ -139,11 +143,19 @@ def server_side_apply(
             raise StatusError(500, "", f"failed to decode managed fields: {exc}") from None
     live_view = strip_managed_fields(live) if live is not None else {}
     keep = reset_filter(subresource, reset_fields)
-    args = dict(manager=manager, api_version=api_version, subresource=subresource, now=now,
-                node=node, keep=keep, kind=config_kind)
+    args: dict[str, Any] = {
+        "manager": manager,
+        "api_version": api_version,
+        "subresource": subresource,
+        "now": now,
+        "node": node,
+        "keep": keep,
+        "kind": config_kind,
+    }
     try:
-        obj, result = _apply_once(live_view, live is not None, config, applied, managed,
-                                  force=force, **args)
+        obj, result = _apply_once(
+            live_view, live is not None, config, applied, managed, force=force, **args
+        )
     except _Conflicts as conflicts:
         remaining = conflicts.items
         if manager == "kubectl":
@@ -152,8 +164,9 @@ def server_side_apply(
                 remaining = [(k, p) for k, p in remaining if not has(allowed, p)]
         if remaining:
             raise conflict_error(remaining) from None
-        obj, result = _apply_once(live_view, live is not None, config, applied, managed,
-                                  force=True, **args)
+        obj, result = _apply_once(
+            live_view, live is not None, config, applied, managed, force=True, **args
+        )
     except PathError as exc:
         raise StatusError(500, "", f"failed to merge config: {_error_path(exc)}") from None
     obj = _fresh(obj)
@@ -188,15 +201,23 @@ def _apply_once(
         # Fields set before anyone applied belong to a stand-in updater, so that
         # the first applier meets them as conflicts rather than silently.
         managed = record_update(
-            {}, empty_object(api_version, kind), live, manager=BEFORE_FIRST_APPLY,
-            api_version=api_version, subresource=subresource, now=now, node=node, keep=keep,
+            {},
+            empty_object(api_version, kind),
+            live,
+            manager=BEFORE_FIRST_APPLY,
+            api_version=api_version,
+            subresource=subresource,
+            now=now,
+            node=node,
+            keep=keep,
         )
     key = ident(manager, APPLY, api_version, subresource)
     merged = merge(live, config, node)
     last = managed.get(key)
     managers = dict(managed)
-    managers[key] = Entry(api_version, True, keep(applied) if keep else applied,
-                          last.time if last else None)
+    managers[key] = Entry(
+        api_version, True, keep(applied) if keep else applied, last.time if last else None
+    )
     merged = _prune(merged, managers, key, last, node)
     others = [k for k in managers if k != key]
     if others:
@@ -206,9 +227,9 @@ def _apply_once(
         taken = {k: intersection(managers[k].fields, changed) for k in others}
         taken = {k: t for k, t in taken.items() if t}
         if taken and not force:
-            raise _Conflicts([
-                (k, path) for k in sorted(taken, key=identifier_json) for path in paths(taken[k])
-            ])
+            raise _Conflicts(
+                [(k, path) for k in sorted(taken, key=identifier_json) for path in paths(taken[k])]
+            )
         for k in others:
             entry = managers[k]
             fields = difference(difference(entry.fields, changed), removed)
@@ -227,7 +248,10 @@ def _apply_once(
 
 
 def _prune(
-    merged: dict[str, Any], managers: dict[Ident, Entry], key: Ident, last: Entry | None,
+    merged: dict[str, Any],
+    managers: dict[Ident, Entry],
+    key: Ident,
+    last: Entry | None,
     node: Any,
 ) -> dict[str, Any]:
     """Remove what the applier applied last time and dropped, unless someone owns it."""
@@ -241,7 +265,8 @@ def _prune(
     everything = ensure_named(to_field_set(merged, node), node)
     remaining = ensure_named(to_field_set(pruned, node), node)
     pruned = remove_items(
-        merged, difference(everything, union(remaining, ensure_named(owned, node))), node)
+        merged, difference(everything, union(remaining, ensure_named(owned, node))), node
+    )
     remaining = ensure_named(to_field_set(pruned, node), node)
     return remove_items(merged, intersection(difference(everything, remaining), previous), node)
 

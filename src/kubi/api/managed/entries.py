@@ -80,12 +80,12 @@ def _normal_time(value: Any) -> str | None:
     if _UTC_SECONDS.match(value):
         return value
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(value)
     except ValueError:
         return value
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def time_seconds(value: str | None) -> int:
@@ -94,7 +94,7 @@ def time_seconds(value: str | None) -> int:
     found = _seconds_cache.get(value)
     if found is None:
         try:
-            found = int(dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+            found = int(dt.datetime.fromisoformat(value).timestamp())
         except ValueError:
             found = 0
         if len(_seconds_cache) > 1024:
@@ -135,7 +135,9 @@ def decode(raw: Any) -> dict[Ident, Entry]:
         if type(manager) is not str or type(subresource) is not str:
             raise ManagedFieldsError("manager and subresource must be strings")
         key = ident(manager, operation, api_version, subresource)
-        managed[key] = Entry(api_version, operation == APPLY, fields, _normal_time(item.get("time")))
+        managed[key] = Entry(
+            api_version, operation == APPLY, fields, _normal_time(item.get("time"))
+        )
     return managed
 
 
@@ -145,10 +147,13 @@ def encode(managed: dict[Ident, Entry]) -> list[dict[str, Any]]:
     for key, entry in managed.items():
         manager, _, _, subresource = key
         operation = APPLY if entry.applied else UPDATE
-        rows.append((
-            (operation, time_seconds(entry.time), manager, entry.api_version, subresource),
-            key, entry,
-        ))
+        rows.append(
+            (
+                (operation, time_seconds(entry.time), manager, entry.api_version, subresource),
+                key,
+                entry,
+            )
+        )
     rows.sort(key=lambda row: row[0])
     out = []
     for (operation, _, manager, api_version, subresource), _, entry in rows:

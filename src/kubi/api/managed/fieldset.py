@@ -330,9 +330,11 @@ def _canonical_pe(pe: str) -> str | None:
             fields = orjson.loads(pe[2:])
             if type(fields) is not dict:
                 raise FieldsError(f"parsing key as path element: {pe}")
-            return "k:{" + ",".join(
-                go_json(k) + ":" + go_json(fields[k]) for k in sorted(fields)
-            ) + "}"
+            return (
+                "k:{"
+                + ",".join(go_json(k) + ":" + go_json(fields[k]) for k in sorted(fields))
+                + "}"
+            )
         if kind == "v":
             return "v:" + go_json(orjson.loads(pe[2:]))
         if kind == "i":

@@ -36,8 +36,15 @@ STRIP: Tree = {
     "f:apiVersion": {},
     "f:kind": {},
     "f:metadata": {
-        ".": {}, "f:name": {}, "f:namespace": {}, "f:creationTimestamp": {}, "f:selfLink": {},
-        "f:uid": {}, "f:clusterName": {}, "f:generation": {}, "f:managedFields": {},
+        ".": {},
+        "f:name": {},
+        "f:namespace": {},
+        "f:creationTimestamp": {},
+        "f:selfLink": {},
+        "f:uid": {},
+        "f:clusterName": {},
+        "f:generation": {},
+        "f:managedFields": {},
         "f:resourceVersion": {},
     },
 }
@@ -109,8 +116,11 @@ def record_update(
     for other, entry in managed.items():
         fields = difference(difference(entry.fields, changed), removed)
         if fields:
-            out[other] = entry if fields is entry.fields else Entry(
-                entry.api_version, entry.applied, fields, entry.time)
+            out[other] = (
+                entry
+                if fields is entry.fields
+                else Entry(entry.api_version, entry.applied, fields, entry.time)
+            )
     own = difference(changed, STRIP)
     if own:
         previous = out.get(key)
@@ -174,12 +184,21 @@ def update_managed_fields(
             managed = _decode_or_empty(new_raw) or _decode_or_empty(live_raw)
     if not managed and live is not None and _metadata(live).get("uid"):
         return []
-    before = strip_managed_fields(live) if live is not None else empty_object(
-        str(new.get("apiVersion") or ""), str(new.get("kind") or ""))
+    before = (
+        strip_managed_fields(live)
+        if live is not None
+        else empty_object(str(new.get("apiVersion") or ""), str(new.get("kind") or ""))
+    )
     try:
         result = record_update(
-            managed, before, strip_managed_fields(new), manager=manager,
-            api_version=api_version, subresource=subresource, now=now, node=node,
+            managed,
+            before,
+            strip_managed_fields(new),
+            manager=manager,
+            api_version=api_version,
+            subresource=subresource,
+            now=now,
+            node=node,
             keep=reset_filter(subresource, reset_fields),
         )
     except PathError:

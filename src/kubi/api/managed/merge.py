@@ -53,17 +53,23 @@ def _merge(lhs: Any, rhs: Any, node: Any) -> Any:
             return rhs
         sub_kind_node = node if kind == MAP else None
         out: dict[str, Any] = {}
+        # A map whose keys were all set to null stays, empty (upstream keeps the nulls).
+        nulled = False
         if lmap:
             for key, lv in lmap.items():
                 value = _merge(lv, rhs.get(key, MISSING), child(sub_kind_node, key))
-                if value is not NOTHING and value is not None:
+                if value is NOTHING:
+                    nulled = nulled or rhs.get(key, 0) is None
+                else:
                     out[key] = value
         for key, rv in rhs.items():
             if lmap is None or key not in lmap:
                 value = _merge(MISSING, rv, child(sub_kind_node, key))
-                if value is not NOTHING and value is not None:
+                if value is NOTHING:
+                    nulled = nulled or rv is None
+                else:
                     out[key] = value
-        return out if out else NOTHING
+        return out if out or nulled else NOTHING
     if kind == LIST_MAP or kind == LIST_SET:
         if rtype is not list:
             return NOTHING if rhs is None else rhs

@@ -44,10 +44,13 @@ def field_manager_errors(field_manager: str, path: str = "fieldManager") -> list
     position = 0
     for ch in field_manager:
         if not ch.isprintable():
-            errors.append(invalid(
-                path, field_manager,
-                f"invalid character U+{ord(ch):04X} (at position {position})",
-            ))
+            errors.append(
+                invalid(
+                    path,
+                    field_manager,
+                    f"invalid character U+{ord(ch):04X} (at position {position})",
+                )
+            )
         position += len(ch.encode("utf-8", "surrogatepass"))
     return errors
 
@@ -76,9 +79,7 @@ def validate_field_manager(
         raise Invalid(options_kind, "", errors, "meta.k8s.io")
 
 
-def validate_managed_fields(
-    entries: Any, path: str = "metadata.managedFields"
-) -> list[FieldError]:
+def validate_managed_fields(entries: Any, path: str = "metadata.managedFields") -> list[FieldError]:
     """The checks ObjectMeta validation runs on managedFields a client sent."""
     errors: list[FieldError] = []
     if not isinstance(entries, list):
@@ -89,8 +90,9 @@ def validate_managed_fields(
         where = f"{path}[{index}]"
         operation = entry.get("operation")
         if operation not in ("Apply", "Update"):
-            errors.append(invalid(f"{where}.operation", operation or "",
-                                  "must be `Apply` or `Update`"))
+            errors.append(
+                invalid(f"{where}.operation", operation or "", "must be `Apply` or `Update`")
+            )
         fields_type = entry.get("fieldsType")
         if fields_type and fields_type != "FieldsV1":
             errors.append(invalid(f"{where}.fieldsType", fields_type, "must be `FieldsV1`"))

@@ -25,19 +25,34 @@ _NAMES: dict[str, Any] = {"plural": "", "kind": ""}
 # Beyond `metadata`, which every built-in kind has; kinds absent here have only that.
 _ZERO: dict[tuple[str, str], dict[str, Any]] = {
     ("v1", "Event"): {
-        "involvedObject": {}, "source": {}, "firstTimestamp": None, "lastTimestamp": None,
-        "eventTime": None, "reportingComponent": "", "reportingInstance": "",
+        "involvedObject": {},
+        "source": {},
+        "firstTimestamp": None,
+        "lastTimestamp": None,
+        "eventTime": None,
+        "reportingComponent": "",
+        "reportingInstance": "",
     },
     ("v1", "LimitRange"): {"spec": {"limits": None}},
     ("v1", "Namespace"): {"spec": {}, "status": {}},
-    ("v1", "Node"): {"spec": {}, "status": {
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
-        "nodeInfo": {
-            "machineID": "", "systemUUID": "", "bootID": "", "kernelVersion": "", "osImage": "",
-            "containerRuntimeVersion": "", "kubeletVersion": "", "kubeProxyVersion": "",
-            "operatingSystem": "", "architecture": "",
+    ("v1", "Node"): {
+        "spec": {},
+        "status": {
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            "nodeInfo": {
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
+                "kernelVersion": "",
+                "osImage": "",
+                "containerRuntimeVersion": "",
+                "kubeletVersion": "",
+                "kubeProxyVersion": "",
+                "operatingSystem": "",
+                "architecture": "",
+            },
         },
-    }},
+    },
     ("v1", "PersistentVolume"): {"spec": {}, "status": {}},
     ("v1", "PersistentVolumeClaim"): {"spec": {"resources": {}}, "status": {}},
     ("v1", "Pod"): {"spec": {"containers": None}, "status": {}},
@@ -48,8 +63,12 @@ _ZERO: dict[tuple[str, str], dict[str, Any]] = {
     ("apps/v1", "ControllerRevision"): {"revision": 0},
     ("apps/v1", "DaemonSet"): {
         "spec": {"selector": None, "template": _POD_TEMPLATE, "updateStrategy": {}},
-        "status": {"currentNumberScheduled": 0, "numberMisscheduled": 0,
-                   "desiredNumberScheduled": 0, "numberReady": 0},
+        "status": {
+            "currentNumberScheduled": 0,
+            "numberMisscheduled": 0,
+            "desiredNumberScheduled": 0,
+            "numberReady": 0,
+        },
     },
     ("apps/v1", "Deployment"): {
         "spec": {"selector": None, "template": _POD_TEMPLATE, "strategy": {}},
@@ -60,19 +79,27 @@ _ZERO: dict[tuple[str, str], dict[str, Any]] = {
         "status": {"replicas": 0},
     },
     ("apps/v1", "StatefulSet"): {
-        "spec": {"selector": None, "template": _POD_TEMPLATE, "serviceName": "",
-                 "updateStrategy": {}},
+        "spec": {
+            "selector": None,
+            "template": _POD_TEMPLATE,
+            "serviceName": "",
+            "updateStrategy": {},
+        },
         "status": {"replicas": 0, "availableReplicas": 0},
     },
     ("autoscaling/v1", "HorizontalPodAutoscaler"): {
-        "spec": _HPA_SPEC, "status": {"currentReplicas": 0, "desiredReplicas": 0},
+        "spec": _HPA_SPEC,
+        "status": {"currentReplicas": 0, "desiredReplicas": 0},
     },
     ("autoscaling/v2", "HorizontalPodAutoscaler"): {
-        "spec": _HPA_SPEC, "status": {"desiredReplicas": 0, "currentMetrics": None},
+        "spec": _HPA_SPEC,
+        "status": {"desiredReplicas": 0, "currentMetrics": None},
     },
     ("batch/v1", "CronJob"): {
-        "spec": {"schedule": "", "jobTemplate": {"metadata": _META,
-                                                 "spec": {"template": _POD_TEMPLATE}}},
+        "spec": {
+            "schedule": "",
+            "jobTemplate": {"metadata": _META, "spec": {"template": _POD_TEMPLATE}},
+        },
         "status": {},
     },
     ("batch/v1", "Job"): {"spec": {"template": _POD_TEMPLATE}, "status": {}},
@@ -83,21 +110,25 @@ _ZERO: dict[tuple[str, str], dict[str, Any]] = {
         "status": {"conditions": None, "acceptedNames": _NAMES, "storedVersions": None},
     },
     ("certificates.k8s.io/v1", "CertificateSigningRequest"): {
-        "spec": {"request": None, "signerName": ""}, "status": {},
+        "spec": {"request": None, "signerName": ""},
+        "status": {},
     },
     ("coordination.k8s.io/v1", "Lease"): {"spec": {}},
-    ("discovery.k8s.io/v1", "EndpointSlice"): {"addressType": "", "endpoints": None,
-                                               "ports": None},
+    ("discovery.k8s.io/v1", "EndpointSlice"): {"addressType": "", "endpoints": None, "ports": None},
     ("events.k8s.io/v1", "Event"): {
-        "eventTime": None, "regarding": {}, "deprecatedSource": {},
-        "deprecatedFirstTimestamp": None, "deprecatedLastTimestamp": None,
+        "eventTime": None,
+        "regarding": {},
+        "deprecatedSource": {},
+        "deprecatedFirstTimestamp": None,
+        "deprecatedLastTimestamp": None,
     },
     ("flowcontrol.apiserver.k8s.io/v1", "FlowSchema"): {
         "spec": {"priorityLevelConfiguration": {"name": ""}, "matchingPrecedence": 0},
         "status": {},
     },
     ("flowcontrol.apiserver.k8s.io/v1", "PriorityLevelConfiguration"): {
-        "spec": {"type": ""}, "status": {},
+        "spec": {"type": ""},
+        "status": {},
     },
     ("networking.k8s.io/v1", "IPAddress"): {"spec": {}},
     ("networking.k8s.io/v1", "Ingress"): {"spec": {}, "status": {"loadBalancer": {}}},
@@ -107,8 +138,12 @@ _ZERO: dict[tuple[str, str], dict[str, Any]] = {
     ("node.k8s.io/v1", "RuntimeClass"): {"handler": ""},
     ("policy/v1", "PodDisruptionBudget"): {
         "spec": {},
-        "status": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0,
-                   "expectedPods": 0},
+        "status": {
+            "disruptionsAllowed": 0,
+            "currentHealthy": 0,
+            "desiredHealthy": 0,
+            "expectedPods": 0,
+        },
     },
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): {"rules": None},
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): _ROLE_REF,
@@ -120,19 +155,37 @@ _ZERO: dict[tuple[str, str], dict[str, Any]] = {
     ("storage.k8s.io/v1", "CSIStorageCapacity"): {"storageClassName": ""},
     ("storage.k8s.io/v1", "StorageClass"): {"provisioner": ""},
     ("storage.k8s.io/v1", "VolumeAttachment"): {
-        "spec": {"attacher": "", "source": {}, "nodeName": ""}, "status": {"attached": False},
+        "spec": {"attacher": "", "source": {}, "nodeName": ""},
+        "status": {"attached": False},
     },
 }
 
 # Groups served by built-in Go types; any other group is a custom resource.
-_BUILTIN_GROUPS = frozenset({
-    "", "apps", "batch", "autoscaling", "policy", "admissionregistration.k8s.io",
-    "apiextensions.k8s.io", "apiregistration.k8s.io", "certificates.k8s.io",
-    "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io", "flowcontrol.apiserver.k8s.io",
-    "networking.k8s.io", "node.k8s.io", "rbac.authorization.k8s.io", "resource.k8s.io",
-    "scheduling.k8s.io", "storage.k8s.io", "storagemigration.k8s.io",
-    "internal.apiserver.k8s.io",
-})
+_BUILTIN_GROUPS = frozenset(
+    {
+        "",
+        "apps",
+        "batch",
+        "autoscaling",
+        "policy",
+        "admissionregistration.k8s.io",
+        "apiextensions.k8s.io",
+        "apiregistration.k8s.io",
+        "certificates.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "events.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "networking.k8s.io",
+        "node.k8s.io",
+        "rbac.authorization.k8s.io",
+        "resource.k8s.io",
+        "scheduling.k8s.io",
+        "storage.k8s.io",
+        "storagemigration.k8s.io",
+        "internal.apiserver.k8s.io",
+    }
+)
 
 _METADATA_ONLY: dict[str, Any] = {"metadata": _META}
 _NOTHING: dict[str, Any] = {}

@@ -100,7 +100,9 @@ def item_pe(item: Any, keys: tuple[str, ...] | None, item_node: Any) -> str:
     if keys is None:
         if isinstance(item, (dict, list)) or item is None:
             if item is None:
-                raise PathError("associative list without keys has an element that's an explicit null")
+                raise PathError(
+                    "associative list without keys has an element that's an explicit null"
+                )
             if isinstance(item, dict):
                 raise PathError("associative list without keys has an element that's a map type")
             raise PathError("not supported: associative list with lists as elements")
@@ -197,9 +199,7 @@ def go_json(value: Any) -> str:
     if value is None:
         return "null"
     if kind is dict:
-        return "{" + ",".join(
-            _go_string(k) + ":" + go_json(value[k]) for k in sorted(value)
-        ) + "}"
+        return "{" + ",".join(_go_string(k) + ":" + go_json(value[k]) for k in sorted(value)) + "}"
     if kind is list:
         return "[" + ",".join(go_json(v) for v in value) + "]"
     raise PathError(f"unsupported value of type {kind.__name__}")
@@ -229,8 +229,11 @@ def go_quote(text: str) -> str:
             out.append("\\v")
         elif not ch.isprintable():
             code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x80 else (
-                f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"))
+            out.append(
+                f"\\x{code:02x}"
+                if code < 0x80
+                else (f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+            )
         else:
             out.append(ch)
     out.append('"')

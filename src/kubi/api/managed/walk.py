@@ -217,6 +217,7 @@ def _diff_value(lv: Any, rv: Any, node: Any) -> tuple[Tree | None, Tree | None]:
     """What differs between two unequal values present on both sides."""
     kind = shape(node)
     ltype, rtype = type(lv), type(rv)
+    container: type
     if kind == MAP or (kind == DEDUCED and (ltype is dict or rtype is dict)):
         container, sub_node = dict, (node if kind == MAP else None)
     elif kind == LIST_MAP or kind == LIST_SET:
@@ -234,8 +235,10 @@ def _diff_value(lv: Any, rv: Any, node: Any) -> tuple[Tree | None, Tree | None]:
         if rv is None:
             return None, _without_self(all_fields(lv, node))
         # Different kinds of value: the field itself changed, with all below it.
-        return (all_fields(rv, node) if rc is not None else {},
-                _without_self(all_fields(lv, node)) if lc is not None else None)
+        return (
+            all_fields(rv, node) if rc is not None else {},
+            _without_self(all_fields(lv, node)) if lc is not None else None,
+        )
     changed: Tree = {}
     removed: Tree = {}
     if container is dict:
@@ -255,9 +258,10 @@ def _diff_list(lhs: list, rhs: list, node: Any, kind: int, changed: Tree, remove
     rvals: dict[str, list[Any]] = {}
     for pe, item in zip(rpes, rhs):
         rvals.setdefault(pe, []).append(item)
+    none: list[Any] = []
     for pe in {**lvals, **rvals}:
-        lo = lvals.get(pe, ())
-        ro = rvals.get(pe, ())
+        lo = lvals.get(pe, none)
+        ro = rvals.get(pe, none)
         if len(lo) <= 1 and len(ro) <= 1:
             if not lo:
                 changed[pe] = all_fields(ro[0], item_node)
