@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 VERSION = "v1.33.0"
+# The release of the package the committed data was generated from.
+PACKAGE = "kubernetes-validate==1.37.0"
 MEMBER = f"kubernetes_validate/kubernetes-json-schema/{VERSION}-local/_definitions.json"
 OUTPUT = Path(__file__).resolve().parent.parent / "src/kubi/api/data/schema-v1.33.json.gz"
 REF_PREFIX = "#/$defs/"
@@ -76,7 +78,7 @@ def _field(name: str, node: dict[str, Any]) -> Any:
     return out
 
 
-def compact_definition(name: str, node: dict[str, Any]) -> dict[str, Any]:
+def compact_definition(name: str, node: dict[str, Any]) -> Any:
     # The package spells these two as oneOf; upstream's OpenAPI has plain strings.
     if name == INT_OR_STRING:
         return {"type": "string", "format": "int-or-string"}
@@ -87,13 +89,14 @@ def compact_definition(name: str, node: dict[str, Any]) -> dict[str, Any]:
 
 def read_definitions(wheel: Path) -> dict[str, Any]:
     with zipfile.ZipFile(wheel) as archive, archive.open(MEMBER) as handle:
-        return json.load(handle)["$defs"]
+        definitions: dict[str, Any] = json.load(handle)["$defs"]
+    return definitions
 
 
 def download_wheel(into: Path) -> Path:
     subprocess.run(
         [sys.executable, "-m", "pip", "download", "--no-deps", "--dest", str(into),
-         "kubernetes-validate"],
+         PACKAGE],
         check=True,
     )
     return next(into.glob("kubernetes_validate-*.whl"))

@@ -142,7 +142,13 @@ async def watch_events(session: aiohttp.ClientSession, url: str, *, watchers: in
                        expected: int, deadline: float,
                        on_ready: Callable[[], None]) -> list[list[tuple[str, float]]]:
     """Open `watchers` watches, call `on_ready`, then record (name, arrival) per event."""
-    responses = await asyncio.gather(*(session.get(url) for _ in range(watchers)))
+    # A server that held back response headers until the first event would
+    # otherwise leave the parent waiting for "ready" forever.
+    responses = await asyncio.wait_for(
+        asyncio.gather(*(session.get(url) for _ in range(watchers))), timeout=15)
+    for resp in responses:
+        if resp.status != 200:
+            raise RuntimeError(f"watch answered HTTP {resp.status}: {(await resp.text())[:300]}")
     received: list[list[tuple[str, float]]] = [[] for _ in responses]
     on_ready()
 

@@ -46,6 +46,11 @@ class Row:
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def server_us(self) -> float:
+        """Server CPU per request in µs: comparable even where the client was the limit."""
+        return 1e6 * self.server_cpu / self.rate if self.rate > 0 else math.nan
+
 
 def aggregate(op: str, target: str, concurrency: int, start_at: float,
               results: Sequence[WorkerResult], server_cpu_seconds: float,
@@ -108,14 +113,14 @@ def missing_pairs(received: Sequence[Sequence[tuple[str, float]]], names: Iterab
 
 HEADER = (f"{'operation':<22}{'target':<7}{'clients':>8}{'procs':>6}{'requests':>9}"
           f"{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>7}{'client CPU':>11}"
-          f"{'server CPU':>11}{'other CPU':>10}  bound by")
+          f"{'server CPU':>11}{'other CPU':>10}{'srv µs/req':>11}  bound by")
 
 
 def format_row(row: Row, cpus: int) -> str:
     return (f"{row.op:<22}{row.target:<7}{row.concurrency:>8}{row.procs:>6}{row.requests:>9}"
             f"{row.rate:>9.0f}{row.p50_ms:>9.2f}{row.p99_ms:>9.2f}{row.errors:>7}"
             f"{100 * row.client_cpu:>10.0f}%{100 * row.server_cpu:>10.0f}%"
-            f"{100 * row.other_cpu:>9.0f}%  {bound_by(row, cpus)}")
+            f"{100 * row.other_cpu:>9.0f}%{row.server_us:>11.0f}  {bound_by(row, cpus)}")
 
 
 @dataclass(frozen=True)

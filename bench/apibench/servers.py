@@ -11,6 +11,7 @@ the two is what kubi does per request, not TLS or HTTP parsing.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import multiprocessing
 import os
@@ -20,7 +21,11 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
+
+from aiohttp import web
 
 READY_POLL_INTERVAL = 0.004
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -161,9 +166,8 @@ def floor_tls_context(pki_dir: Path) -> ssl.SSLContext:
     return ctx
 
 
-def floor_app():  # -> aiohttp.web.Application, imported lazily for the parent
-    from aiohttp import web
-
+def floor_app() -> web.Application:
+    """Fixed answers, reading the request body as any server must."""
     created = b'{"kind":"Status","apiVersion":"v1","status":"Success","code":201}'
     ok = b'{"kind":"Status","apiVersion":"v1","status":"Success","code":200}'
 
@@ -179,10 +183,6 @@ def floor_app():  # -> aiohttp.web.Application, imported lazily for the parent
 
 
 def _serve_floor(pki_dir: str, port: int) -> None:
-    import asyncio
-
-    from aiohttp import web
-
     async def main() -> None:
         runner = web.AppRunner(floor_app(), access_log=None, handle_signals=False)
         await runner.setup()
@@ -195,13 +195,11 @@ def _serve_floor(pki_dir: str, port: int) -> None:
     run_loop(main())
 
 
-def run_loop(coro) -> None:  # type: ignore[no-untyped-def]
+def run_loop(coro: Coroutine[Any, Any, None]) -> None:
     """asyncio.run, on uvloop when installed, as `kubi up` does."""
     try:
         import uvloop  # type: ignore[import-not-found]
     except ImportError:
-        import asyncio
-
         asyncio.run(coro)
     else:
         uvloop.run(coro)

@@ -94,7 +94,7 @@ class FakeAPI:
         return copy.deepcopy(obj)
 
     def _key(self, res: Resource, namespace: str | None, name: str) -> tuple[str, str, str]:
-        return (res.plural, namespace or "" if res.namespaced else "", name)
+        return (res.plural, (namespace or "") if res.namespaced else "", name)
 
     def _existing(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
         obj = self.objects.get(self._key(res, namespace, name))
@@ -197,7 +197,7 @@ class FakeAPI:
                     position = rv
                     yield kind, copy.deepcopy(obj)
                 continue
-            position = max(position, self.rv) if not fresh else position
+            position = max(position, self.rv)  # nothing of ours up to here
             await self._changed.wait()
 
     async def close(self) -> None:

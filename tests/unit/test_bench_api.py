@@ -40,13 +40,23 @@ def test_aggregate_adds_workers_over_the_shared_wall_time() -> None:
     a = WorkerResult(latencies=[0.001] * 50, finished=10.5, cpu=0.25)
     b = WorkerResult(latencies=[0.003] * 50, errors=2, first_error="HTTP 500 on create",
                      finished=11.0, cpu=0.25)
-    row = report.aggregate("create", "kubi", 8, 10.0, [a, b], server_cpu_seconds=0.8)
+    row = report.aggregate("create", "kubi", 8, 10.0, [a, b], server_cpu_seconds=0.8,
+                           busy_seconds=1.5)
     assert row.requests == 100 and row.errors == 2 and row.procs == 2
     assert row.seconds == pytest.approx(1.0)
     assert row.rate == pytest.approx(100.0)
     assert row.p50_ms == pytest.approx(1.0) and row.p99_ms == pytest.approx(3.0)
     assert row.client_cpu == pytest.approx(0.5) and row.server_cpu == pytest.approx(0.8)
     assert row.first_error == "HTTP 500 on create"
+    assert row.other_cpu == pytest.approx(0.2)
+    assert row.server_us == pytest.approx(8000.0)
+
+
+def test_other_cpu_is_what_the_machine_did_besides_us() -> None:
+    assert report.other_cpu(3.0, 2.0, 2.0) == pytest.approx(0.5)
+    # Tick rounding can make our share exceed the machine's: never negative.
+    assert report.other_cpu(1.9, 2.0, 1.0) == 0.0
+    assert report.other_cpu(1.0, 0.0, 0.0) == 0.0
 
 
 def _row(concurrency: int = 64, procs: int = 1, client: float = 0.3, server: float = 0.3) -> report.Row:
@@ -152,6 +162,9 @@ def test_format_profile_without_samples() -> None:
 def test_proc_readings_of_this_process() -> None:
     assert servers.rss_mb(os.getpid()) > 1
     assert servers.cpu_seconds(os.getpid()) > 0
+    before = servers.machine_busy_seconds()
+    sum(i * i for i in range(300000))
+    assert servers.machine_busy_seconds() >= before > 0
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from typing import Any
 from kubi.api.meta import format_time
 from kubi.controllers.podutil import (
     POD_DELETION_COST,
-    deletion_cost,
     delete_before,
+    deletion_cost,
     filter_active_pods,
     is_pod_active,
     is_pod_available,

@@ -590,7 +590,7 @@ def test_zero_values_of_builtin_and_custom_kinds():
 
 
 @pytest.mark.parametrize(
-    "agent, expected",
+    "user_agent, expected",
     [
         ("kubectl/v1.33.0 (linux/amd64) kubernetes/abc", "kubectl"),
         ("Go-http-client/1.1", "Go-http-client"),
@@ -599,8 +599,8 @@ def test_zero_values_of_builtin_and_custom_kinds():
         ("x" * 200, "x" * 128),
     ],
 )
-def test_default_manager_is_the_user_agent_product(agent, expected):
-    assert default_manager(agent) == expected
+def test_default_manager_is_the_user_agent_product(user_agent, expected):
+    assert default_manager(user_agent) == expected
 
 
 def test_apply_requires_a_field_manager():

@@ -184,9 +184,10 @@ class StatusError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
         }
+        if self.reason:
+            status["reason"] = self.reason
+        status["code"] = self.code
         if self.details:
             status["details"] = self.details
         return status

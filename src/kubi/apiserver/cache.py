@@ -237,7 +237,7 @@ class WatchCache:
         events_since = getattr(self.store, "events_since", None)
         if events_since is None:
             return
-        start = max(0, rev - HISTORY_PER_RESOURCE)
+        start = max(getattr(self.store, "compact_revision", 0), rev - HISTORY_PER_RESOURCE, 0)
         try:
             events = await events_since(start)
         except Exception:  # compacted or unsupported: resume only from `rev`

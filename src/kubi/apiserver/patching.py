@@ -131,6 +131,7 @@ async def server_side_apply(registry, rt: ResourceType, namespace: str, name: st
             api_version=rt.api_version,
             now=meta.now_rfc3339(),
             node=node,
+            subresource=subresource,
         )
 
     def keep(_old: dict | None, _new: dict) -> None:

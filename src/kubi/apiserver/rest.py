@@ -548,16 +548,17 @@ def _now() -> float:
 
 
 def _same(old: dict, new: dict) -> bool:
-    """True when an update changes nothing that is stored (managedFields times aside)."""
-    a = dict(old)
-    b = dict(new)
-    a_md = dict(a.get("metadata", {}))
-    b_md = dict(b.get("metadata", {}))
-    for md in (a_md, b_md):
-        md.pop("resourceVersion", None)
-        md.pop("managedFields", None)
-    a["metadata"], b["metadata"] = a_md, b_md
-    return a == b
+    """True when an update changes nothing that is stored. Field ownership counts:
+    an apply that only takes ownership is a change, while a write that changes no
+    value leaves managedFields (and their times) as they were."""
+    a_md = dict(old.get("metadata", {}))
+    b_md = dict(new.get("metadata", {}))
+    a_md.pop("resourceVersion", None)
+    b_md.pop("resourceVersion", None)
+    if a_md != b_md:
+        return False
+    return {k: v for k, v in old.items() if k != "metadata"} == {
+        k: v for k, v in new.items() if k != "metadata"}
 
 
 def _spec_changed(rt: ResourceType, old: dict, new: dict) -> bool:

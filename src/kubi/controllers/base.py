@@ -68,7 +68,7 @@ class QueueController:
             except asyncio.CancelledError:
                 raise
             except (TimeoutError, StatusError, aiohttp.ClientError, OSError) as err:
-                log.info("%s: sync %r failed: %s", self.name, key, err)
+                log.info("%s: sync %r failed: %s", self.name, key, err or type(err).__name__)
                 self.queue.add_rate_limited(key)
             except Exception:
                 log.exception("%s: sync %r failed", self.name, key)

@@ -127,8 +127,8 @@ class SharedInformers:
             informer.start()
 
     async def wait_for_sync(self, timeout: float | None = None) -> None:
-        waits = [informer.wait_synced() for informer in self._informers.values()]
-        await asyncio.wait_for(asyncio.gather(*waits), timeout)
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(*(i.synced.wait() for i in self._informers.values()))
 
     async def stop(self) -> None:
         self._started = False

@@ -150,22 +150,20 @@ class LeaderElector:
 
     async def _renew(self) -> None:
         """Returns when renewal failed for a whole renew deadline."""
-        while True:
-            deadline = self._clock() + self.renew_deadline
-            renewed = False
-            while self._clock() < deadline:
-                try:
-                    renewed = await asyncio.wait_for(self.try_acquire_or_renew(),
-                                                     max(0.0, deadline - self._clock()))
-                except TimeoutError:
-                    renewed = False
-                if renewed:
-                    break
-                await asyncio.sleep(min(self.retry_period, max(0.0, deadline - self._clock())))
-            self._report_transition()
-            if not renewed:
-                return
+        while await self._renew_within_deadline():
             await asyncio.sleep(self.retry_period)
+
+    async def _renew_within_deadline(self) -> bool:
+        # asyncio.timeout, unlike wait_for on 3.11, never swallows an outer cancel.
+        try:
+            async with asyncio.timeout(self.renew_deadline):
+                while not await self.try_acquire_or_renew():
+                    await asyncio.sleep(self.retry_period)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._report_transition()
 
     # ---- one attempt
 
@@ -263,6 +261,7 @@ class LeaderElector:
         now = now_rfc3339_micro()
         record = LeaderElectionRecord("", 1, now, now, self._observed.lease_transitions)
         try:
-            await asyncio.wait_for(self._update(record), self.renew_deadline)
+            async with asyncio.timeout(self.renew_deadline):
+                await self._update(record)
         except TimeoutError:
             log.warning("timed out releasing lease %s/%s", self.namespace, self.name)

@@ -351,7 +351,9 @@ class ReplicaSetController(QueueController):
         md = owner["metadata"]
         # Record the generation this sync acted on, even when retrying on a newer copy.
         status = with_observed_generation(owner, status)
-        body = {**owner, "status": status}
+        # Objects from a list come without apiVersion and kind; a PUT names both.
+        typed = {"apiVersion": self.kind.api_version, "kind": self.kind.kind}
+        body = {**typed, **owner, "status": status}
         for attempt in range(STATUS_UPDATE_RETRIES + 1):
             try:
                 return await self.client.replace(self.kind.resource, body, subresource="status")
@@ -360,7 +362,7 @@ class ReplicaSetController(QueueController):
                     raise
             # Retry once on the latest version, keeping the status computed above.
             fresh = await self.client.get(self.kind.resource, md["name"], md["namespace"])
-            body = {**fresh, "status": status}
+            body = {**typed, **fresh, "status": status}
         return owner
 
 

@@ -55,7 +55,8 @@ def _document(value: Any) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise bad_request(BAD_JSON_DOC)
-    return copy_json(value)
+    copied: dict[str, Any] = copy_json(value)
+    return copied
 
 
 def create_two_way_strategic_patch(
