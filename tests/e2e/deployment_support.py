@@ -4,7 +4,7 @@ The seed's Deployment lives in `examples/seed/` with namespace `demo`; tests
 that must not collide on a shared cluster re-home it into their own namespace
 with `seed_manifest(..., namespace=...)` and pass it to kubectl on stdin. The
 readers turn kubectl's output into data: `get_object` parses `-o json`, and
-`parse_table` splits the column output kubectl prints for `get`.
+`managers` indexes managedFields by field manager.
 """
 
 from __future__ import annotations
@@ -70,19 +70,6 @@ def get_object(
     result = kubectl("get", resource, name, "-n", namespace, "-o", "json", *extra)
     obj: JSON = json.loads(result.stdout)
     return obj
-
-
-def parse_table(output: str) -> tuple[list[str], list[list[str]]]:
-    """Split kubectl's column output into its header and rows.
-
-    kubectl pads columns with at least three spaces and no cell holds two
-    consecutive spaces, so a run of two or more spaces separates cells.
-    """
-    lines = [line for line in output.splitlines() if line.strip()]
-    if not lines:
-        return [], []
-    cells = [re.split(r"\s{2,}", line.strip()) for line in lines]
-    return cells[0], cells[1:]
 
 
 def managers(obj: JSON) -> dict[str, JSON]:

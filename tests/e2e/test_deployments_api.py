@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.e2e import tables
 from tests.e2e.deployment_support import (
     AGE,
     DEPLOY_COLUMNS,
@@ -32,10 +33,12 @@ from tests.e2e.deployment_support import (
     get_object,
     kubectl_user_agent_name,
     managers,
-    parse_table,
     seed_manifest,
 )
 from tests.e2e.harness import Cluster
+
+# The seed Deployment's cells in the columns `-o wide` adds.
+WIDE_CELLS = {"CONTAINERS": "nginx", "IMAGES": "nginx:1.14.2", "SELECTOR": "app=nginx"}
 
 # kubectl 1.33's text when client-side apply meets an object made by plain `create`.
 MISSING_ANNOTATION_WARNING = (
@@ -72,19 +75,18 @@ def test_seed_walkthrough_create_get_apply(cluster: Cluster) -> None:
     created = kubectl("create", "-f", str(DEPLOY_FILE))
     assert created.stdout == f"{DEPLOYMENT_REF} created\n"
 
-    header, rows = parse_table(kubectl("get", "deploy", "-n", "demo").stdout)
-    assert header == DEPLOY_COLUMNS
-    assert len(rows) == 1
-    name, ready, up_to_date, available, age = rows[0]
-    assert name == DEPLOYMENT
-    assert ready.endswith("/3")
-    assert up_to_date.isdigit() and available.isdigit()
-    assert AGE.fullmatch(age)
+    listed = kubectl("get", "deploy", "-n", "demo").stdout
+    assert tables.columns(listed) == DEPLOY_COLUMNS
+    (row,) = tables.rows(listed)
+    assert row["NAME"] == DEPLOYMENT
+    assert row["READY"].endswith("/3")
+    assert row["UP-TO-DATE"].isdigit() and row["AVAILABLE"].isdigit()
+    assert AGE.fullmatch(row["AGE"])
 
-    header, rows = parse_table(kubectl("get", "deploy", "-n", "demo", "-o", "wide").stdout)
-    assert header == DEPLOY_WIDE_COLUMNS
-    assert rows[0][0] == DEPLOYMENT
-    assert rows[0][5:] == ["nginx", "nginx:1.14.2", "app=nginx"]
+    wide = kubectl("get", "deploy", "-n", "demo", "-o", "wide").stdout
+    assert tables.columns(wide) == DEPLOY_WIDE_COLUMNS
+    wide_row = tables.by_name(wide)[DEPLOYMENT]
+    assert {column: wide_row[column] for column in WIDE_CELLS} == WIDE_CELLS
 
     applied = kubectl("apply", "-f", str(DEPLOY_V2_FILE))
     assert applied.stdout == f"{DEPLOYMENT_REF} configured\n"
@@ -110,16 +112,17 @@ def test_seed_walkthrough_create_get_apply(cluster: Cluster) -> None:
 
 @pytest.mark.kubectl_skew
 def test_create_apply_get_across_kubectl_versions(
-    cluster: Cluster, kubectl: Kubectl, kubectl_version: str, request: pytest.FixtureRequest
+    cluster: Cluster, kubectl: Kubectl, request: pytest.FixtureRequest
 ) -> None:
     namespace = create_namespace(cluster, request.node.name)
     created = kubectl("create", "-f", "-", input=seed_manifest(namespace=namespace))
     assert created.stdout == f"{DEPLOYMENT_REF} created\n"
 
-    header, rows = parse_table(kubectl("get", "deploy", "-n", namespace, "-o", "wide").stdout)
-    assert header == DEPLOY_WIDE_COLUMNS
-    assert [row[0] for row in rows] == [DEPLOYMENT]
-    assert rows[0][5:] == ["nginx", "nginx:1.14.2", "app=nginx"]
+    wide = kubectl("get", "deploy", "-n", namespace, "-o", "wide").stdout
+    assert tables.columns(wide) == DEPLOY_WIDE_COLUMNS
+    (row,) = tables.rows(wide)
+    assert row["NAME"] == DEPLOYMENT
+    assert {column: row[column] for column in WIDE_CELLS} == WIDE_CELLS
 
     v2 = seed_manifest(DEPLOY_V2_FILE, namespace=namespace)
     applied = kubectl("apply", "-f", "-", input=v2)
@@ -173,38 +176,15 @@ spec:
 
 def test_yaml_shows_upstream_defaults(cluster: Cluster, deployed: str) -> None:
     output = cluster.kubectl("get", "deploy", DEPLOYMENT, "-n", deployed, "-o", "yaml").stdout
-    live = yaml.safe_load(output)
-    assert output[output.index("\nspec:\n") + 1 : output.index("\nstatus:")] + "\n" == (
-        SEED_SPEC_YAML
-    )
+    spec_text = output[output.index("\nspec:\n") + 1 : output.index("\nstatus:") + 1]
+    assert spec_text == SEED_SPEC_YAML
 
+    live = yaml.safe_load(output)
     assert live["apiVersion"] == "apps/v1" and live["kind"] == "Deployment"
     meta = live["metadata"]
     assert meta["generation"] == 1
     assert meta["uid"] and meta["resourceVersion"] and meta["creationTimestamp"]
     assert "managedFields" not in meta  # kubectl hides them unless asked
-
-    spec = live["spec"]
-    assert spec["replicas"] == 3
-    assert spec["strategy"] == {
-        "type": "RollingUpdate",
-        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
-    }
-    assert spec["revisionHistoryLimit"] == 10
-    assert spec["progressDeadlineSeconds"] == 600
-
-    pod = spec["template"]["spec"]
-    assert pod["dnsPolicy"] == "ClusterFirst"
-    assert pod["restartPolicy"] == "Always"
-    assert pod["schedulerName"] == "default-scheduler"
-    assert pod["securityContext"] == {}
-    assert pod["terminationGracePeriodSeconds"] == 30
-    (container,) = pod["containers"]
-    assert container["imagePullPolicy"] == "IfNotPresent"  # the image has a non-latest tag
-    assert container["terminationMessagePath"] == "/dev/termination-log"
-    assert container["terminationMessagePolicy"] == "File"
-    assert container["resources"] == {}
-    assert container["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
 
 
 def test_edit_with_scripted_editor(cluster: Cluster, deployed: str) -> None:
@@ -285,11 +265,10 @@ def test_scale_and_current_replicas_precondition(cluster: Cluster, deployed: str
 )
 def test_get_scale_subresource_table(cluster: Cluster, deployed: str) -> None:
     get = partial(cluster.kubectl, "get", "deploy", DEPLOYMENT, "-n", deployed)
-    header, rows = parse_table(get("--subresource=status").stdout)
-    assert header == DEPLOY_COLUMNS
-    header, rows = parse_table(get("--subresource=scale").stdout)
-    assert header == ["NAME", "DESIRED", "AVAILABLE", "AGE"]
-    assert rows[0][:2] == [DEPLOYMENT, "3"]
+    assert tables.columns(get("--subresource=status").stdout) == DEPLOY_COLUMNS
+    scale = get("--subresource=scale").stdout
+    assert tables.columns(scale) == ["NAME", "DESIRED", "AVAILABLE", "AGE"]
+    assert tables.by_name(scale)[DEPLOYMENT]["DESIRED"] == "3"
 
 
 def test_label_add_overwrite_remove(cluster: Cluster, deployed: str) -> None:

@@ -14,6 +14,7 @@ import yaml
 from kubi.api import schema
 from kubi.api.catalog import ResourceType
 from kubi.api.errors import BadRequest, UnsupportedMediaType
+from kubi.api.kinds._shared import go_json_syntax_error
 
 try:
     _BaseLoader = yaml.CSafeLoader
@@ -47,20 +48,35 @@ def load_yaml(text: bytes | str) -> object:
     return yaml.load(text, Loader=_Loader)
 
 
-def decode_body(content_type: str | None, body: bytes) -> dict:
+def _unrecognized(kind: str, problem: str, body: bytes) -> BadRequest:
+    """Upstream's wording for a body it cannot decode, with a summary of the body."""
+    if body[:1] == b"{":
+        summary = body[:30].decode("utf-8", "replace")
+    else:
+        summary = body[:30].hex()
+    if len(body) > 30:
+        summary += " ..."
+    return BadRequest(f"the object provided is unrecognized (must be of type {kind}): "
+                      f"{problem} ({summary})")
+
+
+def decode_body(content_type: str | None, body: bytes, kind: str = "") -> dict:
     mt = media_type(content_type)
     if not body:
         raise BadRequest("the request body is empty")
     if mt in (JSON, "*/*", "application/merge-patch+json"):
         try:
             obj = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"couldn't get version/kind; json parse error: {exc}") from None
+        except orjson.JSONDecodeError:
+            problem = go_json_syntax_error(body.decode("utf-8", "replace")) or "invalid JSON"
+            raise _unrecognized(kind, f"couldn't get version/kind; json parse error: {problem}",
+                                body) from None
     elif mt in (YAML, "application/x-yaml", "text/yaml"):
         try:
             obj = load_yaml(body)
         except yaml.YAMLError as exc:
-            raise BadRequest(f"error converting YAML to JSON: {_yaml_problem(exc)}") from None
+            raise _unrecognized(kind, f"error converting YAML to JSON: {_yaml_problem(exc)}",
+                                body) from None
     elif mt == PROTOBUF:
         from kubi.api import protobuf
 

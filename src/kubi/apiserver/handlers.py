@@ -200,7 +200,8 @@ async def _create(request: web.Request, registry: Registry, info: RequestInfo) -
     missing_namespace(info)
     opts = write_options(request)
     fmt = negotiation.negotiate(request.headers.get("Accept"))
-    obj = decoding.decode_body(request.headers.get("Content-Type"), await _body(request))
+    obj = decoding.decode_body(request.headers.get("Content-Type"), await _body(request),
+                              info.rt.kind)
     registry._check_type_meta(info.rt, obj)
     decoding.check_fields(info.rt, obj, opts.field_validation, opts.warnings)
     obj = views.inbound(info.rt, obj)
@@ -212,7 +213,8 @@ async def _update(request: web.Request, registry: Registry, info: RequestInfo) -
     missing_namespace(info)
     opts = write_options(request)
     fmt = negotiation.negotiate(request.headers.get("Accept"))
-    obj = decoding.decode_body(request.headers.get("Content-Type"), await _body(request))
+    obj = decoding.decode_body(request.headers.get("Content-Type"), await _body(request),
+                              info.rt.kind)
     registry._check_type_meta(info.rt, obj)
     decoding.check_fields(info.rt, obj, opts.field_validation, opts.warnings)
     obj = views.inbound(info.rt, obj)

@@ -16,7 +16,7 @@ import yaml
 from kubi.api import managed, meta, schema
 from kubi.api.catalog import ResourceType
 from kubi.api.errors import BadRequest, Invalid, StatusError, UnsupportedMediaType, required
-from kubi.api.patch import jsonpatch, mergepatch, strategic
+from kubi.api.patch import PatchError, jsonpatch, mergepatch, strategic
 from kubi.apiserver import decoding
 
 JSON_PATCH = "application/json-patch+json"
@@ -64,13 +64,19 @@ def apply_patch(rt: ResourceType, content_type: str, current: dict, patch: objec
             result = mergepatch.apply_merge_patch(current, patch)
         else:
             result = strategic.apply_strategic_merge_patch(current, patch, node)
-    except StatusError:
-        raise
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        raise StatusError(422, "Invalid", str(exc)) from None
+    except PatchError as exc:
+        raise patch_status(exc) from None
     if not isinstance(result, dict):
         raise BadRequest("the patched object is not an object")
     return result
+
+
+_REASONS = {400: "BadRequest", 413: "RequestEntityTooLarge", 422: "Invalid", 500: "InternalError"}
+
+
+def patch_status(exc: PatchError) -> StatusError:
+    """A failed patch as upstream reports it: its own code and Status message."""
+    return StatusError(exc.code, _REASONS.get(exc.code, ""), exc.message)
 
 
 def check_patched(rt: ResourceType, obj: dict, validation: str, warnings: list[str]) -> None:

@@ -118,7 +118,7 @@ class Registry:
         if not md.get("name") and md.get("generateName"):
             md["name"] = meta.generate_name(md["generateName"])
         if rt.namespaced:
-            self._check_namespace_open(md.get("namespace", ""), rt)
+            self._check_namespace_open(md.get("namespace", ""), rt, md.get("name", ""))
         hooks.apply_defaults(obj)
         for key in ("uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
                     "selfLink"):
@@ -495,7 +495,7 @@ class Registry:
             )
         md["namespace"] = namespace or given or ""
 
-    def _check_namespace_open(self, namespace: str, rt: ResourceType) -> None:
+    def _check_namespace_open(self, namespace: str, rt: ResourceType, name: str) -> None:
         """NamespaceLifecycle admission: no new content in a missing or ending namespace."""
         if not namespace:
             return
@@ -503,10 +503,16 @@ class Registry:
         if ns is None:
             raise NotFound("namespaces", namespace)
         if ns.obj["metadata"].get("deletionTimestamp") and rt.kind != "Event":
+            details: dict = {"name": name, "kind": rt.plural}
+            if rt.group:
+                details["group"] = rt.group
+            details["causes"] = [{"reason": "NamespaceTerminating",
+                                  "message": f"namespace {namespace} is being terminated",
+                                  "field": "metadata.namespace"}]
             raise Forbidden(
-                f'{rt.group_resource} "" is forbidden: unable to create new content in '
+                f'{rt.group_resource} "{name}" is forbidden: unable to create new content in '
                 f"namespace {namespace} because it is being terminated",
-                {"kind": rt.plural, "group": rt.group} if rt.group else {"kind": rt.plural},
+                details,
             )
 
     def _track_fields(
@@ -532,8 +538,15 @@ class Registry:
         return entry
 
 
+# ObjectMeta collections that upstream's encoding drops when empty (omitempty).
+_OMIT_EMPTY_META = ("labels", "annotations", "finalizers", "ownerReferences", "managedFields")
+
+
 def _encode(obj: dict) -> bytes:
     md = obj["metadata"]
+    for key in _OMIT_EMPTY_META:
+        if key in md and not md[key]:
+            del md[key]
     rv = md.pop("resourceVersion", None)
     raw = orjson.dumps(obj)
     if rv is not None:

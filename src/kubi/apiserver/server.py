@@ -169,7 +169,8 @@ def _cached(request: web.Request, body: bytes, etag: str, content_type: str) -> 
 async def _openapi_v2(request: web.Request) -> web.Response:
     accept = request.headers.get("Accept", "")
     if "protobuf" in accept and "json" not in accept:
-        raise StatusError(406, "NotAcceptable", "only application/json is served for /openapi/v2")
+        # kubectl falls back to its compiled-in patch metadata on a 404.
+        raise StatusError(404, "NotFound", "the server could not find the requested resource")
     body, etag = openapi.openapi_v2()
     return _cached(request, body, etag, "application/json")
 

@@ -173,7 +173,7 @@ async def _scale(request: web.Request, registry: Registry, info: RequestInfo) ->
 
 
 def _patch_scale(content_type: str, current: dict, patch: object) -> dict:
-    from kubi.api.patch import jsonpatch, mergepatch, strategic
+    from kubi.api.patch import PatchError, jsonpatch, mergepatch, strategic
 
     try:
         if content_type == patching.JSON_PATCH:
@@ -181,8 +181,8 @@ def _patch_scale(content_type: str, current: dict, patch: object) -> dict:
         if content_type == patching.MERGE_PATCH:
             return mergepatch.apply_merge_patch(current, patch)
         return strategic.apply_strategic_merge_patch(current, patch, None)
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        raise StatusError(422, "Invalid", str(exc)) from None
+    except PatchError as exc:
+        raise patching.patch_status(exc) from None
 
 
 # ---------------------------------------------------------------- binding

@@ -190,6 +190,10 @@ class NodeInfo:
                 self._counters[key] = (predicate, count + sign)
         self.generation += 1
 
+    def cached_count(self, key: Hashable) -> int | None:
+        entry = self._counters.get(key)
+        return None if entry is None else entry[1]
+
     def count(self, key: Hashable, predicate: Predicate) -> int:
         """Pods here for which `predicate` holds; `key` names the predicate for reuse."""
         entry = self._counters.get(key)

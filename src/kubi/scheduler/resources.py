@@ -13,6 +13,7 @@ without requests still spread instead of piling onto one node.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,11 +40,21 @@ def is_scalar_resource(name: str) -> bool:
 
 def quantity_value(name: str, text: Any) -> int:
     """Millicores for cpu, whole units (rounded up) for everything else."""
+    if isinstance(text, str):
+        return _parsed(name == CPU, text)
+    return _parse(name == CPU, text)
+
+
+def _parse(milli: bool, text: Any) -> int:
     try:
         quantity = parse_quantity(text)
     except (ValueError, TypeError):
         return 0
-    return quantity.milli_value() if name == CPU else quantity.value()
+    return quantity.milli_value() if milli else quantity.value()
+
+
+# Pods of one template repeat the same few quantity strings thousands of times.
+_parsed = functools.lru_cache(maxsize=4096)(_parse)
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubi.api.selectors import (
@@ -49,6 +49,12 @@ class Constraint:
     min_domains: int = 1
     honor_node_affinity: bool = True
     honor_taints: bool = False
+    # The selector's canonical text: a cheap key for the per-node pod counters.
+    selector_key: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.selector_key:
+            object.__setattr__(self, "selector_key", repr(self.selector))
 
     def includes(self, pod: PodInfo, node: NodeInfo, affinity: RequiredNodeAffinity) -> bool:
         """Whether the node counts as a domain member under the inclusion policies."""
@@ -129,13 +135,14 @@ def default_selector(pod: PodInfo, services: Iterable[Mapping[str, Any]],
     return selector
 
 
-def _counter_key(pod: PodInfo, c: Constraint) -> tuple:
-    return ("spread", pod.namespace, c.selector)
-
-
 def matching_pods(node: NodeInfo, pod: PodInfo, c: Constraint) -> int:
+    """Live pods of the pod's namespace on `node` that the constraint's selector selects."""
+    key = ("spread", pod.namespace, c.selector_key)
+    cached = node.cached_count(key)
+    if cached is not None:
+        return cached
     namespace, selector = pod.namespace, c.selector
-    return node.count(_counter_key(pod, c), lambda p: p.namespace == namespace and
+    return node.count(key, lambda p: p.namespace == namespace and
                       not p.terminating and selector.matches(p.labels))
 
 

@@ -233,15 +233,28 @@ _GO_JSON_WHERE = {
 }
 
 
+def go_json_syntax_error(text: str) -> str | None:
+    """Go's encoding/json text for a syntax error in `text`, or None if it parses."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return _go_syntax(text, exc)
+    return None
+
+
+def _go_syntax(text: str, exc: json.JSONDecodeError) -> str:
+    if exc.pos >= len(text.rstrip(" \t\r\n")) or exc.msg.startswith("Unterminated"):
+        return "unexpected end of JSON input"
+    where = _GO_JSON_WHERE.get(exc.msg, "looking for beginning of value")
+    return f"invalid character {_go_char(text[exc.pos])} {where}"
+
+
 def go_json_object_error(text: str) -> str | None:
     """What Go's json.Unmarshal into a map says about `text`, or None if it is fine."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        if exc.pos >= len(text.rstrip(" \t\r\n")) or exc.msg.startswith("Unterminated"):
-            return "unexpected end of JSON input"
-        where = _GO_JSON_WHERE.get(exc.msg, "looking for beginning of value")
-        return f"invalid character {_go_char(text[exc.pos])} {where}"
+        return _go_syntax(text, exc)
     if value is None or isinstance(value, dict):
         return None
     kinds = {list: "array", str: "string", bool: "bool", int: "number", float: "number"}
