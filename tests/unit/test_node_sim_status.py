@@ -103,7 +103,7 @@ def test_conditions_of_a_pending_pod_name_the_unready_containers() -> None:
 
 
 def test_incomplete_init_containers_are_named() -> None:
-    cond = st.initialized_condition(spec("a", init=("one", "two")), [done("one"), run("two")],
+    cond = st.initialized_condition(spec("a", init=("one", "two")), [done("one"), run("two", ready=False)],
                                     st.PENDING)
     assert cond["reason"] == "ContainersNotInitialized"
     assert cond["message"] == "containers with incomplete status: [two]"

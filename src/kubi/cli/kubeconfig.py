@@ -19,7 +19,13 @@ def _b64(data: bytes) -> str:
 
 
 def admin_kubeconfig(pki: PKI, server: str) -> dict:
-    client = pki.issue("admin", common_name="kubernetes-admin", organizations=("system:masters",))
+    return kubeconfig_for(pki, server, "admin", "kubernetes-admin", ("system:masters",))
+
+
+def kubeconfig_for(pki: PKI, server: str, cert_name: str, user: str,
+                   groups: tuple[str, ...] = ()) -> dict:
+    """A kubeconfig authenticating as `user` in `groups` by a client certificate."""
+    client = pki.issue(cert_name, common_name=user, organizations=groups)
     return {
         "apiVersion": "v1",
         "kind": "Config",
@@ -38,8 +44,12 @@ def admin_kubeconfig(pki: PKI, server: str) -> dict:
 
 
 def write_admin_kubeconfig(pki: PKI, path: Path, server: str) -> None:
+    write_kubeconfig(admin_kubeconfig(pki, server), path)
+
+
+def write_kubeconfig(config: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(admin_kubeconfig(pki, server), sort_keys=False)
+    text = yaml.safe_dump(config, sort_keys=False)
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

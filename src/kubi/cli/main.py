@@ -87,9 +87,11 @@ def main() -> None:
               help="Where to write the admin kubeconfig (default <data-dir>/kubeconfig.yaml).")
 @click.option("--bind-address", default="0.0.0.0", show_default=True,
               help="Address the API server listens on.")
+@click.option("--no-controllers", is_flag=True,
+              help="Run the API server alone, without the controller manager.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def up(data_dir: Path | None, port: int, kubeconfig: Path | None, bind_address: str,
-       verbose: int) -> None:
+       no_controllers: bool, verbose: int) -> None:
     """Run a single-node cluster in the foreground."""
     started = time.monotonic()
     data_dir = (data_dir or default_data_dir()).expanduser().resolve()
@@ -99,7 +101,7 @@ def up(data_dir: Path | None, port: int, kubeconfig: Path | None, bind_address: 
     try:
         _setup_logging(data_dir, verbose)
         kubeconfig = (kubeconfig or data_dir / "kubeconfig.yaml").expanduser().resolve()
-        _run(_up(data_dir, port, kubeconfig, bind_address, started))
+        _run(_up(data_dir, port, kubeconfig, bind_address, started, not no_controllers))
     finally:
         lock.release()
 
@@ -113,9 +115,11 @@ def _run(coro) -> None:
         asyncio.run(coro)
 
 
-async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: float) -> None:
+async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: float,
+              controllers: bool) -> None:
     from kubi.apiserver.server import APIServer, ServerConfig
-    from kubi.cli.kubeconfig import write_admin_kubeconfig
+    from kubi.cli.components import Supervisor, components_argv
+    from kubi.cli.kubeconfig import kubeconfig_for, write_admin_kubeconfig, write_kubeconfig
     from kubi.store.sqlite import SqliteStore
 
     stop = asyncio.Event()
@@ -130,7 +134,15 @@ async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: f
     except OSError as exc:
         await server.stop()
         raise click.ClickException(f"cannot listen on port {port}: {exc.strerror}") from None
-    write_admin_kubeconfig(server.pki, kubeconfig, f"https://127.0.0.1:{port}")
+    api_url = f"https://127.0.0.1:{port}"
+    write_admin_kubeconfig(server.pki, kubeconfig, api_url)
+    supervisor = None
+    if controllers:
+        cm_config = data_dir / "controller-manager.kubeconfig"
+        write_kubeconfig(kubeconfig_for(server.pki, api_url, "controller-manager",
+                                        "system:kube-controller-manager"), cm_config)
+        supervisor = Supervisor(components_argv(cm_config), data_dir / "components.log")
+        supervisor.start()
     elapsed = time.monotonic() - started
     click.echo(
         f"kubi is up in {elapsed:.2f}s: API server on https://127.0.0.1:{port}\n"
@@ -142,7 +154,24 @@ async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: f
         await stop.wait()
     finally:
         click.echo("kubi: shutting down", err=True)
+        if supervisor is not None:
+            await supervisor.stop()
         await server.stop()
+
+
+@main.command("controller-manager")
+@click.option("--kubeconfig", type=click.Path(exists=True, path_type=Path), required=True,
+              help="How to reach and authenticate to the API server.")
+@click.option("-v", "--verbose", count=True, help="More logging.")
+def controller_manager(kubeconfig: Path, verbose: int) -> None:
+    """Run the controller manager against a cluster."""
+    from kubi.cli.components import run_components
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    _run(run_components(kubeconfig, controllers=True))
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 DEFAULT_SCHEDULER_NAME = "default-scheduler"
 LEASE_NAME = "kube-scheduler"
 BIND_CONCURRENCY = 64
+# Room for one Scheduled event per pod of a large burst, written after the bindings.
+EVENT_QUEUE = 20000
 # How long the decision loop may hold the event loop before letting I/O run.
 YIELD_EVERY = 0.005
 
@@ -65,7 +67,7 @@ class Scheduler:
         self.rng = rng or random.Random()
         self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
         self._own_events = events is None
-        self.events = events or EventBroadcaster(client)
+        self.events = events or EventBroadcaster(client, max_queued=EVENT_QUEUE)
         self.recorder = self.events.recorder(name)
         self.elector = LeaderElector(client, name=LEASE_NAME, identity=self.identity) \
             if leader_election else None

@@ -184,16 +184,16 @@ class SimPod:
                 if c.init and not c.sidecar:
                     self._terminate(c, now, 0)
                     c.ready = True
-        for c in self.containers:
-            if c.state == WAITING and c.restart_due is not None and now >= c.restart_due:
-                c.restart_count += 1
-                self._start(c, now, events)
         for c in self.running():
             self._probe(c, now)
             if c.exit_due is not None and now >= c.exit_due:
                 self._terminate(c, now, self.exit_code)
                 if self._restarts(c):
                     self._back_off(c, now, events)
+        for c in self.containers:
+            if c.state == WAITING and c.restart_due is not None and now >= c.restart_due:
+                c.restart_count += 1
+                self._start(c, now, events)
         return events
 
     def begin_kill(self, now: float, delay: float = 0.0) -> list[ContainerEvent]:

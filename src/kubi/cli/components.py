@@ -1,0 +1,121 @@
+"""Running the control-plane components that are API clients: the controller
+manager (and, as they arrive, the scheduler and simulated nodes).
+
+Each component talks to the API server only through the API, so it can run
+alone (`kubi controller-manager --kubeconfig FILE`) or beside others in one
+process. `kubi up` runs them in one child process next to the API server:
+Python executes one thread at a time per process, and a second process puts
+the machine's second core to work on controller and scheduling decisions while
+the first serves the API.
+
+`Supervisor` keeps that child running: it restarts it if it dies, passes on
+shutdown, and asks the kernel to kill it should `kubi up` itself die
+(PR_SET_PDEATHSIG), so no orphan outlives the cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import signal
+import socket
+import sys
+import uuid
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+async def run_components(kubeconfig: Path, *, controllers: bool = True) -> None:
+    """Run the selected components until cancelled or signalled."""
+    from kubi.client import Client
+    from kubi.controllers import ControllerManager, default_controllers
+
+    client = Client.from_kubeconfig(kubeconfig, user_agent="kube-controller-manager/kubi")
+    tasks: list[asyncio.Task] = []
+    manager = None
+    if controllers:
+        identity = f"{socket.gethostname()}_{uuid.uuid4()}"
+        manager = ControllerManager(client, identity=identity, controllers=default_controllers())
+        tasks.append(manager.start())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+    finally:
+        if manager is not None:
+            await manager.stop()
+        await client.close()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the parent process dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except OSError:
+        pass
+
+
+class Supervisor:
+    """Keeps one child process of components running while the cluster runs."""
+
+    def __init__(self, argv: list[str], log_path: Path) -> None:
+        self.argv = argv
+        self.log_path = log_path
+        self.proc: asyncio.subprocess.Process | None = None
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="components-supervisor")
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        out = open(self.log_path, "ab")
+        try:
+            return await asyncio.create_subprocess_exec(
+                *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
+                preexec_fn=_die_with_parent,
+            )
+        finally:
+            out.close()
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while not self._stopping:
+            self.proc = await self._spawn()
+            code = await self.proc.wait()
+            if self._stopping:
+                return
+            log.warning("components process exited with %s; restarting in %.1fs", code, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        self._stopping = True
+        proc = self.proc
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+
+def components_argv(kubeconfig: Path) -> list[str]:
+    return [sys.executable, "-m", "kubi", "controller-manager", "--kubeconfig", str(kubeconfig)]
+
