@@ -3,8 +3,9 @@
 The seed's Deployment lives in `examples/seed/` with namespace `demo`; tests
 that must not collide on a shared cluster re-home it into their own namespace
 with `seed_manifest(..., namespace=...)` and pass it to kubectl on stdin. The
-readers turn kubectl's output into data: `get_object` parses `-o json`, and
-`managers` indexes managedFields by field manager.
+readers turn kubectl's output into data: `get_object` parses `-o json`,
+`managers` and `managed_entry` pick managedFields entries, `deleted_line`
+matches what each kubectl version prints on delete.
 """
 
 from __future__ import annotations
@@ -73,9 +74,28 @@ def get_object(
 
 
 def managers(obj: JSON) -> dict[str, JSON]:
-    """The object's managedFields entries keyed by manager name."""
+    """The object's managedFields entries keyed by manager name.
+
+    A manager that both applies and updates has two entries; use
+    `managed_entry` to tell them apart.
+    """
     entries = obj["metadata"].get("managedFields", [])
     return {entry["manager"]: entry for entry in entries}
+
+
+def managed_entry(obj: JSON, manager: str, operation: str, subresource: str = "") -> JSON:
+    """The managedFields entry of `manager` for one operation and subresource."""
+    wanted = (manager, operation, subresource)
+    for entry in obj["metadata"].get("managedFields", []):
+        if (entry["manager"], entry["operation"], entry.get("subresource", "")) == wanted:
+            found: JSON = entry
+            return found
+    raise AssertionError(f"no {operation} entry for {manager!r} ({subresource or 'main'})")
+
+
+def deleted_line(reference: str, namespace: str) -> re.Pattern[str]:
+    """What `kubectl delete` prints; kubectl 1.34 also names the namespace."""
+    return re.compile(rf"{re.escape(reference)} deleted( from {re.escape(namespace)} namespace)?")
 
 
 def kubectl_user_agent_name(cluster: Cluster, version: str | None = None) -> str:

@@ -1,12 +1,13 @@
-"""Patches, server-side apply and server dry runs of the seed Deployment.
+"""Patches, client- and server-side apply and server dry runs of the seed Deployment.
 
 `kubectl patch` in its three flavours (JSON patch, merge patch, strategic merge
-patch) including `patched (no change)`; `kubectl apply --server-side` with its
-managedFields, a conflict between two field managers over `spec.replicas`,
-co-ownership, `--force-conflicts`, and `kubectl scale` taking the field over;
-and `--dry-run=server` on create, apply, scale, patch and delete, which must
-answer like the real thing and store nothing. One kubi serves the module and
-every test works in its own namespace.
+patch) including `patched (no change)`; client-side apply's three-way merge;
+`kubectl apply --server-side` with its managedFields, the takeover from
+client-side apply, a conflict between two field managers over `spec.replicas`,
+co-ownership, `--force-conflicts`, `kubectl scale` taking the field over, and
+appliers sharing a list by merge key; and `--dry-run=server` on create, apply,
+scale, label, patch and delete, which must answer like the real thing and store
+nothing. One kubi serves the module and every test works in its own namespace.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from tests.e2e.deployment_support import (
     JSON,
     Kubectl,
     create_namespace,
+    deleted_line,
     get_object,
     kubectl_user_agent_name,
+    managed_entry,
     managers,
     seed_manifest,
     seed_object,
@@ -49,9 +52,9 @@ def deployed(cluster: Cluster, namespace: str) -> str:
 
 def with_replicas(namespace: str, replicas: int) -> str:
     """The seed manifest re-homed to `namespace`, asking for `replicas` replicas."""
-    manifest = seed_manifest(namespace=namespace)
-    assert "  replicas: 3\n" in manifest
-    return manifest.replace("  replicas: 3\n", f"  replicas: {replicas}\n")
+    manifest = seed_object(namespace=namespace)
+    manifest["spec"]["replicas"] = replicas
+    return json.dumps(manifest)
 
 
 def live(kubectl: Kubectl, namespace: str, *, managed: bool = False) -> JSON:
@@ -74,7 +77,12 @@ def test_json_patch(cluster: Cluster, deployed: str) -> None:
     kubectl = cluster.kubectl
     patch = partial(kubectl, "patch", "deploy", DEPLOYMENT, "-n", deployed, "--type=json")
 
-    ops = '[{"op":"replace","path":"/spec/replicas","value":2},{"op":"add","path":"/metadata/labels/tier","value":"web"}]'
+    ops = json.dumps(
+        [
+            {"op": "replace", "path": "/spec/replicas", "value": 2},
+            {"op": "add", "path": "/metadata/labels/tier", "value": "web"},
+        ]
+    )
     assert patch("-p", ops).stdout == f"{DEPLOYMENT_REF} patched\n"
     patched = live(kubectl, deployed, managed=True)
     assert patched["spec"]["replicas"] == 2
@@ -344,10 +352,11 @@ def test_scale_takes_replicas_from_the_applier(cluster: Cluster, namespace: str)
 
     # Updates never conflict: scale simply becomes the owner of spec.replicas.
     kubectl("scale", "deploy", DEPLOYMENT, "-n", namespace, "--replicas=5")
-    owners = managers(live(kubectl, namespace, managed=True))
+    scaled = live(kubectl, namespace, managed=True)
+    # kubectl scale names no field manager, so the server takes the User-Agent's.
     scaler = kubectl_user_agent_name(cluster)
-    assert owns_replicas(owners[scaler]) and owners[scaler]["subresource"] == "scale"
-    assert not owns_replicas(owners["kubectl"])
+    assert owns_replicas(managed_entry(scaled, scaler, "Update", "scale"))
+    assert not owns_replicas(managed_entry(scaled, "kubectl", "Apply"))
 
     conflict = apply(input=with_replicas(namespace, 3), check=False)
     assert conflict.returncode == 1
@@ -397,7 +406,6 @@ def test_dry_run_server_changes_nothing(cluster: Cluster, namespace: str) -> Non
         dry_run("scale", *on_object, "--replicas=9").stdout,
         dry_run("label", *on_object, "tier=web").stdout,
         dry_run("patch", *on_object, "-p", '{"spec":{"replicas":8}}').stdout,
-        dry_run("delete", *on_object).stdout,
     ]
     assert writes == [
         f"{DEPLOYMENT_REF} serverside-applied (server dry run)\n",
@@ -405,6 +413,9 @@ def test_dry_run_server_changes_nothing(cluster: Cluster, namespace: str) -> Non
         f"{DEPLOYMENT_REF} labeled (server dry run)\n",
         # patch resets its printer's operation, so upstream prints no dry-run suffix here.
         f"{DEPLOYMENT_REF} patched\n",
-        f'deployment.apps "{DEPLOYMENT}" deleted (server dry run)\n',
     ]
+    deleted = dry_run("delete", *on_object).stdout
+    assert deleted_line(f'deployment.apps "{DEPLOYMENT}"', namespace).fullmatch(
+        deleted.removesuffix(" (server dry run)\n")
+    )
     assert live(kubectl, namespace, managed=True) == stored

@@ -251,15 +251,6 @@ def test_malformed_json_and_yaml_get_400(
     assert f"error parsing {bad_yaml}: error converting YAML to JSON" in failed.stderr
 
 
-@pytest.mark.xfail(
-    reason="decode errors lack upstream's wrapping: for a truncated JSON ConfigMap body kubi "
-    "answers \"couldn't get version/kind; json parse error: unexpected end of data: line 2 "
-    'column 1 (char 61)" where kube-apiserver answers "the object provided is unrecognized '
-    "(must be of type ConfigMap): couldn't get version/kind; json parse error: unexpected end "
-    'of JSON input ({"apiVersion":"v1","kind":"Con ...)" (transformDecodeError prefix, '
-    "Go encoding/json wording, summary of the first 30 bytes)",
-    strict=True,
-)
 def test_malformed_json_message_is_upstreams(api: Direct, witnesses: list[str]) -> None:
     reply = api.post(CM_PATH, '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"\n')
     assert status_of(reply.json(), 400, "BadRequest")["message"] == (

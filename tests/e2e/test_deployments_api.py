@@ -32,6 +32,7 @@ from tests.e2e.deployment_support import (
     create_namespace,
     get_object,
     kubectl_user_agent_name,
+    managed_entry,
     managers,
     seed_manifest,
 )
@@ -238,8 +239,8 @@ def test_scale_and_current_replicas_precondition(cluster: Cluster, deployed: str
     live = get_object(kubectl, "deploy", DEPLOYMENT, deployed, managed=True)
     assert live["spec"]["replicas"] == 5
     assert live["metadata"]["generation"] == 2
-    scaler = managers(live)[kubectl_user_agent_name(cluster)]
-    assert scaler["operation"] == "Update" and scaler.get("subresource") == "scale"
+    scaler = managed_entry(live, kubectl_user_agent_name(cluster), "Update", "scale")
+    assert scaler["fieldsV1"] == {"f:spec": {"f:replicas": {}}}
 
     refused = scale("--current-replicas=4", "--replicas=6", check=False)
     assert refused.returncode == 1
@@ -254,15 +255,6 @@ def test_scale_and_current_replicas_precondition(cluster: Cluster, deployed: str
     assert scale_obj["status"]["selector"] == "app=nginx"
 
 
-@pytest.mark.xfail(
-    reason=(
-        "GET .../deployments/X/scale with Accept: application/json;as=Table;v=v1;g=meta.k8s.io "
-        "answers a plain autoscaling/v1 Scale, so kubectl falls back to NAME AGE; upstream "
-        "converts the Scale with its printer: columns Name, Desired (spec.replicas), "
-        "Available (status.replicas), Age"
-    ),
-    strict=True,
-)
 def test_get_scale_subresource_table(cluster: Cluster, deployed: str) -> None:
     get = partial(cluster.kubectl, "get", "deploy", DEPLOYMENT, "-n", deployed)
     assert tables.columns(get("--subresource=status").stdout) == DEPLOY_COLUMNS
@@ -334,18 +326,6 @@ def test_removing_the_last_label_and_annotation_leaves_no_empty_map(
     assert "annotations" not in meta
 
 
-@pytest.mark.xfail(
-    reason=(
-        'PATCH with empty omitempty maps ({"metadata":{"annotations":{}}} as strategic merge, '
-        '{"spec":{"template":{"spec":{"nodeSelector":{}}}}} as merge patch) is stored as a '
-        "change: kubi bumps resourceVersion and generation and kubectl prints `patched`; "
-        "upstream decodes the result into Go structs where an empty map equals the absent one, "
-        "so both are no-ops (`patched (no change)`, same resourceVersion and generation). "
-        'With dryRun=All the response even carries "annotations": {} (seen in `kubectl diff` '
-        'as "+  annotations: {}")'
-    ),
-    strict=True,
-)
 def test_patching_in_empty_maps_is_a_no_op(cluster: Cluster, deployed: str) -> None:
     kubectl = cluster.kubectl
     patch = partial(kubectl, "patch", "deploy", DEPLOYMENT, "-n", deployed)

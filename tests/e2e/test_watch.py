@@ -12,6 +12,7 @@ No scheduler runs yet, so pods stay Pending.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import time
 
@@ -25,22 +26,18 @@ from tests.e2e.deployment_support import (
     POD_COLUMNS,
     Kubectl,
     create_namespace,
+    deleted_line,
     seed_manifest,
 )
 from tests.e2e.harness import Cluster
 from tests.tools.background import Background, WaitTimeout
 
-POD_MANIFEST = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {name}
-  namespace: {namespace}
-spec:
-  containers:
-  - name: nginx
-    image: nginx:1.25
-"""
+
+def pod_manifest(name: str, namespace: str, labels: dict[str, str] | None = None) -> str:
+    """A one-container pod, as JSON for kubectl's stdin."""
+    metadata = {"name": name, "namespace": namespace, "labels": labels or {}}
+    spec = {"containers": [{"name": "nginx", "image": "nginx:1.25"}]}
+    return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec})
 
 
 def row_pattern(name: str, *cells: str) -> str:
@@ -132,9 +129,7 @@ def test_pod_watch_on_an_empty_namespace(cluster: Cluster, request: pytest.Fixtu
     watcher = cluster.watch("pods", "-n", namespace)
     events = cluster.watch("pods", "-n", namespace, "--output-watch-events")
 
-    created = cluster.kubectl(
-        "create", "-f", "-", input=POD_MANIFEST.format(name="web", namespace=namespace)
-    )
+    created = cluster.kubectl("create", "-f", "-", input=pod_manifest("web", namespace))
     assert created.stdout == "pod/web created\n"
 
     wait_for_header(watcher, POD_COLUMNS)
@@ -144,7 +139,8 @@ def test_pod_watch_on_an_empty_namespace(cluster: Cluster, request: pytest.Fixtu
     events.wait_for_line(r"^ADDED\s+" + row_pattern("web", "0/1", "Pending", "0").lstrip("^"))
 
     # A pod bound to no node is removed at once, so the watch sees it vanish.
-    assert cluster.kubectl("delete", "pod", "web", "-n", namespace).stdout == 'pod "web" deleted\n'
+    deleted = cluster.kubectl("delete", "pod", "web", "-n", namespace).stdout
+    assert deleted_line('pod "web"', namespace).fullmatch(deleted.rstrip("\n"))
     events.wait_for_line(r"^DELETED\s+web\s")
     # Without --output-watch-events the deletion prints the pod's row once more.
     after_first = watcher.lines.index(line) + 1
@@ -155,11 +151,8 @@ def test_label_selected_pod_watch(cluster: Cluster, request: pytest.FixtureReque
     namespace = create_namespace(cluster, request.node.name)
     watcher = cluster.watch("pods", "-n", namespace, "-l", "app=nginx")
 
-    plain = POD_MANIFEST.format(name="plain", namespace=namespace)
-    labelled = POD_MANIFEST.format(name="labelled", namespace=namespace).replace(
-        "  namespace:", "  labels:\n    app: nginx\n  namespace:"
-    )
-    cluster.kubectl("create", "-f", "-", input=plain)
+    cluster.kubectl("create", "-f", "-", input=pod_manifest("plain", namespace))
+    labelled = pod_manifest("labelled", namespace, {"app": "nginx"})
     cluster.kubectl("create", "-f", "-", input=labelled)
 
     watcher.wait_for_line(row_pattern("labelled", "0/1", "Pending"))

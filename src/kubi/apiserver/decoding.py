@@ -106,6 +106,7 @@ def check_fields(
 
     Wrong types are always a 400. Unknown fields are a 400 under Strict, a
     warning under Warn and silently dropped under Ignore; they are never stored.
+    Empty optional maps and lists are dropped, as upstream's decoding does.
     """
     node = schema.for_kind(rt.group, rt.version, rt.kind)
     if node is None:
@@ -115,6 +116,7 @@ def check_fields(
         raise BadRequest(
             f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {problem}'
         )
+    schema.drop_empty_collections(node, obj)
     unknown = schema.find_unknown_fields(node, obj)
     if not unknown:
         return

@@ -139,7 +139,12 @@ async def _scale(request: web.Request, registry: Registry, info: RequestInfo) ->
     rt = info.rt
     ns = info.namespace or ""
     if request.method == "GET":
-        return _json(scale_of(rt, registry.get(rt, ns, info.name)))
+        entry = registry.get(rt, ns, info.name)
+        fmt = negotiation.negotiate(request.headers.get("Accept"))
+        if fmt.kind == negotiation.TABLE:
+            return web.Response(body=orjson.dumps(_scale_table(scale_of(rt, entry))),
+                                headers={"Content-Type": fmt.content_type})
+        return _json(scale_of(rt, entry))
     opts = write_options(request)
     body = await _body(request)
     if request.method == "PUT":
@@ -170,6 +175,35 @@ async def _scale(request: web.Request, registry: Registry, info: RequestInfo) ->
     entry = await registry.update_with(rt, ns, info.name, set_replicas, opts,
                                        subresource="scale", precondition_rv=precondition)
     return _json(scale_of(rt, entry))
+
+
+def _scale_table(scale: dict) -> dict:
+    """The Table upstream prints for a Scale: NAME DESIRED AVAILABLE AGE."""
+    import datetime as dt
+
+    from kubi.api import printers
+    from kubi.api.meta import parse_time
+
+    created = parse_time(scale["metadata"].get("creationTimestamp"))
+    now = dt.datetime.now(dt.timezone.utc).timestamp()
+    age = printers.human_duration(now - created) if created is not None else "<unknown>"
+    columns = [
+        {"name": "Name", "type": "string", "format": "name", "priority": 0,
+         "description": "Name of the object"},
+        {"name": "Desired", "type": "integer", "format": "", "priority": 0,
+         "description": "Number of desired replicas"},
+        {"name": "Available", "type": "integer", "format": "", "priority": 0,
+         "description": "Number of actual replicas"},
+        {"name": "Age", "type": "string", "format": "", "priority": 0,
+         "description": "Time since the object was created"},
+    ]
+    row = {"cells": [scale["metadata"]["name"], scale["spec"]["replicas"],
+                     scale["status"]["replicas"], age],
+           "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                      "metadata": scale["metadata"]}}
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"resourceVersion": scale["metadata"].get("resourceVersion", "")},
+            "columnDefinitions": columns, "rows": [row]}
 
 
 def _patch_scale(content_type: str, current: dict, patch: object) -> dict:

@@ -348,8 +348,9 @@ def merge_status(stored: Status, fresh: Status, now: str) -> Status:
     """The status to store: `fresh` over `stored`, conditions stamped and merged."""
     merged = {k: v for k, v in stored.items() if k not in NODE_OWNED_FIELDS}
     merged.update({k: v for k, v in fresh.items() if k != "conditions"})
-    merged["conditions"] = stamp_conditions(fresh.get("conditions") or [],
-                                            stored.get("conditions") or [], now)
+    if fresh.get("conditions") or stored.get("conditions"):
+        merged["conditions"] = stamp_conditions(fresh.get("conditions") or [],
+                                                stored.get("conditions") or [], now)
     # startTime never moves once set, as upstream's status manager keeps it.
     if stored.get("startTime"):
         merged["startTime"] = stored["startTime"]

@@ -414,3 +414,42 @@ def _type_error(value: Any, go_type: str, struct: str, field: str, literal: bool
         where = f"Go struct field {struct}.{field}"
         return f"json: cannot unmarshal {what} into {where} of type {go_type}"
     return f"json: cannot unmarshal {what} into Go value of type {go_type}"
+
+
+def drop_empty_collections(node: Node, obj: Any) -> None:
+    """Remove optional maps and lists that are empty, in place.
+
+    Upstream decodes every body into Go structs, whose `omitempty` maps and
+    slices vanish when empty; so `annotations: {}` or `nodeSelector: {}` is the
+    same object as one without them, and a patch that adds one changes nothing.
+    Required fields (e.g. a PodSpec's `containers`) and structs (`emptyDir: {}`)
+    are kept, as Go keeps them.
+    """
+    if node.code == STRUCT and type(obj) is dict:
+        props = node.properties
+        required = node.required
+        for key in list(obj):
+            value = obj[key]
+            child = props.get(key)
+            if child is None:
+                continue
+            kind = type(value)
+            if kind is dict:
+                if not value and child.code == MAP and key not in required:
+                    del obj[key]
+                elif value and child.deep:
+                    drop_empty_collections(child, value)
+            elif kind is list:
+                if not value and key not in required:
+                    del obj[key]
+                elif child.items is not None and child.items.deep:
+                    for item in value:
+                        drop_empty_collections(child.items, item)
+    elif node.code == MAP and type(obj) is dict and node.additional is not None:
+        if node.additional.deep:
+            for value in obj.values():
+                drop_empty_collections(node.additional, value)
+    elif node.code == ARRAY and type(obj) is list and node.items is not None:
+        if node.items.deep:
+            for item in obj:
+                drop_empty_collections(node.items, item)

@@ -217,7 +217,8 @@ class SimNodes:
                     ("NodeAllocatableEnforced", "Updated Node Allocatable limit across pods"),
                     ("NodeReady", f"Node {name} status is now: NodeReady")]
         for reason, message in messages:
-            self.events.submit(recorder.make_event(ref, NORMAL, reason, message))
+            if self.lifecycle.event_budget.take():
+                self.events.submit(recorder.make_event(ref, NORMAL, reason, message))
 
     # ---- simulated failures
 
