@@ -142,6 +142,43 @@ async def test_exit_annotations_complete_a_pod(client: Client) -> None:
         await sim.stop()
 
 
+async def test_a_restarted_simulation_adopts_its_pods(client: Client) -> None:
+    first = SimNodes(client, count=1, start_delay=0)
+    await first.start()
+    try:
+        await client.create(PODS, bound_pod("keep", "sim-node-0"))
+        await client.create(PODS, bound_pod("drop", "sim-node-0"))
+
+        async def both_ready() -> bool:
+            pods = [await client.get(PODS, n, "default") for n in ("keep", "drop")]
+            return all(ready(p) for p in pods)
+
+        await eventually(both_ready)
+        before = await client.get(PODS, "keep", "default")
+    finally:
+        await first.stop()
+    # While no node agent runs, a graceful delete leaves the pod terminating.
+    await client.delete(PODS, "drop", "default")
+    second = SimNodes(client, count=1, start_delay=0)
+    await second.start()
+    try:
+        async def dropped() -> bool:
+            try:
+                await client.get(PODS, "drop", "default")
+            except StatusError as err:
+                return err.code == 404
+            return False
+
+        await eventually(dropped)
+        after = await client.get(PODS, "keep", "default")
+        assert after["status"]["containerStatuses"] == before["status"]["containerStatuses"]
+        assert after["status"]["podIP"] == before["status"]["podIP"]
+        pool = second.lifecycle.ipam.pool(second.lifecycle.nodes["sim-node-0"].pod_cidr or "")
+        assert pool.used == 1
+    finally:
+        await second.stop()
+
+
 def node_prefix(sim: SimNodes, name: str) -> str:
     cidr = sim.lifecycle.nodes[name].pod_cidr or ""
     return cidr.rsplit(".", 2)[0] + "."

@@ -117,7 +117,7 @@ async def test_our_own_writes_coming_back_cost_nothing() -> None:
 
 
 async def test_graceful_deletion_kills_reports_and_deletes() -> None:
-    life, statuses, events, slot = setup(start_delay=0)
+    life, statuses, events, _slot = setup(start_delay=0)
     life.on_pod(pod())
     assert phase(statuses) == "Running"
     life.on_pod(pod(deletionTimestamp="2025-01-01T00:00:30Z", deletionGracePeriodSeconds=30))
@@ -153,7 +153,7 @@ async def test_a_pod_replaced_under_the_same_name_starts_afresh() -> None:
 
 
 async def test_a_stopped_node_freezes_its_pods_until_it_returns() -> None:
-    life, statuses, events, slot = setup(start_delay=0.05)
+    life, statuses, _events, _slot = setup(start_delay=0.05)
     life.on_pod(pod())
     life.pause_node("sim-node-0")
     await asyncio.sleep(0.1)

@@ -35,7 +35,7 @@ from kubi.api.errors import (
     forbidden,
     go_repr,
 )
-from kubi.apiserver import decoding
+from kubi.apiserver import admission, decoding
 from kubi.apiserver.cache import Entry, WatchCache
 from kubi.store import KeyExistsError, KeyNotFoundError, RevisionConflictError
 
@@ -132,6 +132,7 @@ class Registry:
         if _status_subresource(rt) and rt.kind not in ("Node", "Pod"):
             obj["status"] = {}
         hooks.prepare(obj, None)
+        admission.admit_create(rt, obj)
         if rt.kind == "Service" and rt.group == "":
             self.services.allocate(obj, dry_run=opts.dry_run)
         errors = hooks.validate(obj, None, "")

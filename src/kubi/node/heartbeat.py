@@ -154,7 +154,7 @@ class NodeHeartbeat:
         self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def beat(self) -> None:

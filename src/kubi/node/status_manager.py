@@ -196,13 +196,16 @@ class PodStatusManager:
             log.warning("pod %s: status rejected: %s", key, err)
             self.forget(key)
             return False
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             log.debug("pod %s: status write will be retried: %r", key, exc)
             return True
         if want.delete:
             self.forget(key)
         elif self._wants.get(key) is want and want.version == version:
+            # Done with this pod for now; by its next change the informer will
+            # have caught up, so our own copy need not be kept.
             del self._wants[key]
+            self._latest.pop(key, None)
         elif key in self._wants:
             self._enqueue(key)
         return False

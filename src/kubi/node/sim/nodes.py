@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from kubi.api.errors import StatusError
 from kubi.client.client import Client, Resource
 from kubi.client.informer import Informer
 from kubi.controllers.events import NORMAL, EventBroadcaster
@@ -35,6 +36,7 @@ from kubi.node import nodestatus
 from kubi.node.heartbeat import (
     LEASE_DURATION,
     STATUS_REPORT_INTERVAL,
+    TRANSIENT,
     NodeHeartbeat,
     register_node,
 )
@@ -53,6 +55,7 @@ KUBELET_VERSION = "v1.33.0-kubi"
 CONTAINER_RUNTIME_VERSION = "sim://0.1"
 OS_IMAGE = "kubi simulated node"
 REGISTRATION_CONCURRENCY = 32
+REGISTRATION_RETRY_MAX = 7.0
 
 
 def _stable_hex(text: str) -> str:
@@ -182,13 +185,24 @@ class SimNodes:
         if self._own_events:
             try:
                 await asyncio.wait_for(self.events.flush(), 2.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             await self.events.stop()
 
     async def _register(self, index: int, name: str) -> None:
         desired = node_object(name, index, capacity=self.capacity, boot_id=self.boot_id)
-        node = await register_node(self.client, desired)
+        delay = 0.1
+        while True:
+            # As the kubelet does, keep trying until the API server takes the Node.
+            try:
+                node = await register_node(self.client, desired)
+                break
+            except (StatusError, *TRANSIENT) as exc:
+                if isinstance(exc, StatusError) and exc.code < 500 and exc.code != 429:
+                    raise
+                log.warning("node %s: registration failed, retrying: %s", name, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, REGISTRATION_RETRY_MAX)
         recorder = self.events.recorder("kubelet", host=name)
         cidr = (node.get("spec") or {}).get("podCIDR") or None
         self.lifecycle.add_node(NodeSlot(name, node_address(index), cidr, recorder))
@@ -198,8 +212,7 @@ class SimNodes:
             renew_interval=self.heartbeat, status_update_interval=self.heartbeat,
             status_report_interval=self.status_report)
         self.heartbeats[name] = hb
-        await hb.renew_lease()
-        await hb.sync_status()
+        await hb.beat()
         self._node_events(name)
 
     def _status_source(self, name: str, index: int) -> Callable[[], dict[str, Any]]:
@@ -209,13 +222,12 @@ class SimNodes:
         """The events a kubelet records about its node when it starts."""
         recorder = self.events.recorder("kubelet", host=name)
         ref = node_reference(name)
-        messages = [("Starting", "Starting kubelet."),
-                    ("NodeHasSufficientMemory", f"Node {name} status is now: "
-                                                "NodeHasSufficientMemory"),
-                    ("NodeHasNoDiskPressure", f"Node {name} status is now: NodeHasNoDiskPressure"),
-                    ("NodeHasSufficientPID", f"Node {name} status is now: NodeHasSufficientPID"),
-                    ("NodeAllocatableEnforced", "Updated Node Allocatable limit across pods"),
-                    ("NodeReady", f"Node {name} status is now: NodeReady")]
+        messages = [("Starting", "Starting kubelet.")]
+        messages += [(reason, f"Node {name} status is now: {reason}")
+                     for reason in ("NodeHasSufficientMemory", "NodeHasNoDiskPressure",
+                                    "NodeHasSufficientPID")]
+        messages += [("NodeAllocatableEnforced", "Updated Node Allocatable limit across pods"),
+                     ("NodeReady", f"Node {name} status is now: NodeReady")]
         for reason, message in messages:
             if self.lifecycle.event_budget.take():
                 self.events.submit(recorder.make_event(ref, NORMAL, reason, message))
