@@ -29,30 +29,61 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
 
-async def run_components(kubeconfig: Path, *, controllers: bool = True) -> None:
-    """Run the selected components until cancelled or signalled."""
-    from kubi.client import Client
-    from kubi.controllers import ControllerManager, default_controllers
+async def run_components(kubeconfig: Path, *, controllers: bool = True,
+                         sim_nodes: int = 0, identity: str | None = None) -> None:
+    """Run the selected components until SIGINT or SIGTERM.
 
-    client = Client.from_kubeconfig(kubeconfig, user_agent="kube-controller-manager/kubi")
-    tasks: list[asyncio.Task] = []
-    manager = None
-    if controllers:
-        identity = f"{socket.gethostname()}_{uuid.uuid4()}"
-        manager = ControllerManager(client, identity=identity, controllers=default_controllers())
-        tasks.append(manager.start())
+    `identity` names this instance in leader election. `kubi up` passes a stable
+    one, so that after a crash the restarted cluster takes its leases back at
+    once instead of waiting for them to expire; standalone instances get a
+    unique one, as upstream's do.
+    """
+    from kubi.client import Client
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    clients: list[Client] = []
+    stoppers: list = []
+    tasks: list[asyncio.Task] = []
     try:
+        if controllers:
+            from kubi.controllers import ControllerManager, default_controllers
+
+            client = Client.from_kubeconfig(kubeconfig, user_agent="kube-controller-manager/kubi")
+            clients.append(client)
+            manager = ControllerManager(client, identity=identity or _unique_identity(),
+                                        controllers=default_controllers())
+            tasks.append(manager.start())
+            stoppers.append(manager.stop)
+        if sim_nodes:
+            from kubi.node.sim import SimNodes
+
+            client = Client.from_kubeconfig(kubeconfig, user_agent="kubi-sim-node/kubi")
+            clients.append(client)
+            nodes = SimNodes(client, count=sim_nodes)
+            await nodes.start()
+            stoppers.append(nodes.stop)
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
     finally:
-        if manager is not None:
-            await manager.stop()
-        await client.close()
+        for stopper in reversed(stoppers):
+            try:
+                await stopper()
+            except Exception:  # keep stopping the others
+                log.exception("error while stopping a component")
+        for client in clients:
+            await client.close()
+
+
+def _unique_identity() -> str:
+    return f"{socket.gethostname()}_{uuid.uuid4()}"
+
+
+def stable_identity() -> str:
+    return f"{socket.gethostname()}_kubi-up"
 
 
 def _die_with_parent() -> None:
@@ -116,6 +147,11 @@ class Supervisor:
                 pass
 
 
-def components_argv(kubeconfig: Path) -> list[str]:
-    return [sys.executable, "-m", "kubi", "controller-manager", "--kubeconfig", str(kubeconfig)]
-
+def components_argv(kubeconfig: Path, *, controllers: bool, sim_nodes: int) -> list[str]:
+    argv = [sys.executable, "-m", "kubi", "components", "--kubeconfig", str(kubeconfig),
+            "--identity", stable_identity()]
+    if not controllers:
+        argv.append("--no-controllers")
+    if sim_nodes:
+        argv += ["--sim-nodes", str(sim_nodes)]
+    return argv

@@ -89,9 +89,11 @@ def main() -> None:
               help="Address the API server listens on.")
 @click.option("--no-controllers", is_flag=True,
               help="Run the API server alone, without the controller manager.")
+@click.option("--sim-nodes", type=click.IntRange(min=0), default=0,
+              help="Register this many simulated nodes (pods on them are simulated).")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def up(data_dir: Path | None, port: int, kubeconfig: Path | None, bind_address: str,
-       no_controllers: bool, verbose: int) -> None:
+       no_controllers: bool, sim_nodes: int, verbose: int) -> None:
     """Run a single-node cluster in the foreground."""
     started = time.monotonic()
     data_dir = (data_dir or default_data_dir()).expanduser().resolve()
@@ -101,7 +103,8 @@ def up(data_dir: Path | None, port: int, kubeconfig: Path | None, bind_address: 
     try:
         _setup_logging(data_dir, verbose)
         kubeconfig = (kubeconfig or data_dir / "kubeconfig.yaml").expanduser().resolve()
-        _run(_up(data_dir, port, kubeconfig, bind_address, started, not no_controllers))
+        _run(_up(data_dir, port, kubeconfig, bind_address, started, not no_controllers,
+                 sim_nodes))
     finally:
         lock.release()
 
@@ -116,7 +119,7 @@ def _run(coro) -> None:
 
 
 async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: float,
-              controllers: bool) -> None:
+              controllers: bool, sim_nodes: int) -> None:
     from kubi.apiserver.server import APIServer, ServerConfig
     from kubi.cli.components import Supervisor, components_argv
     from kubi.cli.kubeconfig import kubeconfig_for, write_admin_kubeconfig, write_kubeconfig
@@ -137,11 +140,12 @@ async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: f
     api_url = f"https://127.0.0.1:{port}"
     write_admin_kubeconfig(server.pki, kubeconfig, api_url)
     supervisor = None
-    if controllers:
+    if controllers or sim_nodes:
         cm_config = data_dir / "controller-manager.kubeconfig"
         write_kubeconfig(kubeconfig_for(server.pki, api_url, "controller-manager",
                                         "system:kube-controller-manager"), cm_config)
-        supervisor = Supervisor(components_argv(cm_config), data_dir / "components.log")
+        argv = components_argv(cm_config, controllers=controllers, sim_nodes=sim_nodes)
+        supervisor = Supervisor(argv, data_dir / "components.log")
         supervisor.start()
     elapsed = time.monotonic() - started
     click.echo(
@@ -159,19 +163,56 @@ async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: f
         await server.stop()
 
 
-@main.command("controller-manager")
-@click.option("--kubeconfig", type=click.Path(exists=True, path_type=Path), required=True,
-              help="How to reach and authenticate to the API server.")
-@click.option("-v", "--verbose", count=True, help="More logging.")
-def controller_manager(kubeconfig: Path, verbose: int) -> None:
-    """Run the controller manager against a cluster."""
-    from kubi.cli.components import run_components
-
+def _component_logging(verbose: int) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+_KUBECONFIG = click.option("--kubeconfig", type=click.Path(exists=True, path_type=Path),
+                           required=True, help="How to reach and authenticate to the API server.")
+_VERBOSE = click.option("-v", "--verbose", count=True, help="More logging.")
+
+
+@main.command("controller-manager")
+@_KUBECONFIG
+@_VERBOSE
+def controller_manager(kubeconfig: Path, verbose: int) -> None:
+    """Run the controller manager against a cluster."""
+    from kubi.cli.components import run_components
+
+    _component_logging(verbose)
     _run(run_components(kubeconfig, controllers=True))
+
+
+@main.command("sim-node")
+@_KUBECONFIG
+@click.option("--count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many simulated nodes to register.")
+@_VERBOSE
+def sim_node(kubeconfig: Path, count: int, verbose: int) -> None:
+    """Register simulated nodes that run pods as simulations (as kwok does)."""
+    from kubi.cli.components import run_components
+
+    _component_logging(verbose)
+    _run(run_components(kubeconfig, controllers=False, sim_nodes=count))
+
+
+@main.command("components", hidden=True)
+@_KUBECONFIG
+@click.option("--no-controllers", is_flag=True)
+@click.option("--sim-nodes", type=click.IntRange(min=0), default=0)
+@click.option("--identity", default=None)
+@_VERBOSE
+def components(kubeconfig: Path, no_controllers: bool, sim_nodes: int, identity: str | None,
+               verbose: int) -> None:
+    """The control-plane clients `kubi up` runs in its child process."""
+    from kubi.cli.components import run_components
+
+    _component_logging(verbose)
+    _run(run_components(kubeconfig, controllers=not no_controllers, sim_nodes=sim_nodes,
+                        identity=identity))
 
 
 if __name__ == "__main__":

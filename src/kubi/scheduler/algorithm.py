@@ -104,16 +104,10 @@ def num_feasible_nodes_to_find(num_nodes: int, percentage: int = 0) -> int:
 
 
 def _select_host(totals: Mapping[str, int], order: Sequence[str], rng: random.Random) -> str:
-    best, best_score, ties = order[0], totals[order[0]], 1
-    for name in order[1:]:
-        score = totals[name]
-        if score > best_score:
-            best, best_score, ties = name, score, 1
-        elif score == best_score:
-            ties += 1
-            if rng.randrange(ties) == 0:
-                best = name
-    return best
+    """The best total; among equals, any with the same chance (as upstream's sampling)."""
+    best_score = max(totals[name] for name in order)
+    best = [name for name in order if totals[name] == best_score]
+    return best[0] if len(best) == 1 else rng.choice(best)
 
 
 def schedule_pod(pod: PodInfo, nodes: Sequence[NodeInfo], *,

@@ -74,14 +74,12 @@ def least_allocated(pod: PodInfo, node: NodeInfo) -> int:
 
 def balanced_allocation(pod: PodInfo, node: NodeInfo) -> int:
     """100 when cpu and memory would be used in equal shares, less as they diverge."""
-    fractions = []
     alloc, used, want = node.allocatable, node.requested, pod.requests
-    for capacity, requested in ((alloc.milli_cpu, used.milli_cpu + want.milli_cpu),
-                                (alloc.memory, used.memory + want.memory)):
-        if capacity:
-            fractions.append(min(requested / capacity, 1.0))
-    deviation = abs(fractions[0] - fractions[1]) / 2 if len(fractions) == 2 else 0.0
-    return int((1 - deviation) * MAX_NODE_SCORE)
+    if not alloc.milli_cpu or not alloc.memory:
+        return MAX_NODE_SCORE  # one resource alone deviates from nothing
+    cpu = min((used.milli_cpu + want.milli_cpu) / alloc.milli_cpu, 1.0)
+    memory = min((used.memory + want.memory) / alloc.memory, 1.0)
+    return int((1 - abs(cpu - memory) / 2) * MAX_NODE_SCORE)
 
 
 # ---------------------------------------------------------------- taints and affinity
@@ -105,11 +103,11 @@ def prioritize(pod: PodInfo, feasible: Sequence[NodeInfo], all_nodes: Sequence[N
                namespace_labels: NamespaceLabels | None = None,
                default_spread_selector: LabelSelector | None = None) -> dict[str, int]:
     """Weighted sum of every score plugin, per feasible node name."""
-    totals = {n.name: WEIGHT_RESOURCES_FIT * least_allocated(pod, n) for n in feasible}
-
     if pod.requests.milli_cpu or pod.requests.memory:
-        for n in feasible:
-            totals[n.name] += WEIGHT_BALANCED_ALLOCATION * balanced_allocation(pod, n)
+        totals = {n.name: WEIGHT_RESOURCES_FIT * least_allocated(pod, n) +
+                  WEIGHT_BALANCED_ALLOCATION * balanced_allocation(pod, n) for n in feasible}
+    else:
+        totals = {n.name: WEIGHT_RESOURCES_FIT * least_allocated(pod, n) for n in feasible}
 
     tolerations = pod.spec.get("tolerations") or []
     if any(n.taints for n in feasible):

@@ -58,7 +58,8 @@ class Constraint:
 
     def includes(self, pod: PodInfo, node: NodeInfo, affinity: RequiredNodeAffinity) -> bool:
         """Whether the node counts as a domain member under the inclusion policies."""
-        if self.honor_node_affinity and not affinity.matches(node.labels, node.name):
+        if self.honor_node_affinity and not affinity.empty and \
+                not affinity.matches(node.labels, node.name):
             return False
         if self.honor_taints and first_untolerated(node.taints, pod.spec.get("tolerations") or []):
             return False
@@ -233,13 +234,18 @@ def prescore(pod: PodInfo, feasible: Sequence[NodeInfo], all_nodes: Sequence[Nod
     for i, c in enumerate(constraints):
         size = len(feasible) - len(ignored) if c.topology_key == LABEL_HOSTNAME else len(counts[i])
         weights.append(math.log(size + 2))
-    affinity = RequiredNodeAffinity.of(pod.spec)
-    if any(counts):
+    # Hostname counts are read per node while scoring; a key no feasible node carries
+    # scores nothing anywhere. Only the remaining domains need cluster-wide counts.
+    domain_wide = [i for i, c in enumerate(constraints) if c.topology_key != LABEL_HOSTNAME
+                   and any(c.topology_key in n.labels for n in feasible)]
+    if domain_wide:
+        affinity = RequiredNodeAffinity.of(pod.spec)
         for node in all_nodes:
             if require_all and not _has_keys(node, constraints):
                 continue
-            for i, c in enumerate(constraints):
-                if c.topology_key == LABEL_HOSTNAME or not c.includes(pod, node, affinity):
+            for i in domain_wide:
+                c = constraints[i]
+                if not c.includes(pod, node, affinity):
                     continue
                 value = node.labels.get(c.topology_key, "")
                 if value in counts[i]:
