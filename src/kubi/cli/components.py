@@ -1,5 +1,5 @@
 """Running the control-plane components that are API clients: the controller
-manager (and, as they arrive, the scheduler and simulated nodes).
+manager, the scheduler and simulated nodes.
 
 Each component talks to the API server only through the API, so it can run
 alone (`kubi controller-manager --kubeconfig FILE`) or beside others in one
@@ -30,7 +30,8 @@ _PR_SET_PDEATHSIG = 1
 
 
 async def run_components(kubeconfig: Path, *, controllers: bool = True,
-                         sim_nodes: int = 0, identity: str | None = None) -> None:
+                         scheduler: bool = False, sim_nodes: int = 0,
+                         identity: str | None = None) -> None:
     """Run the selected components until SIGINT or SIGTERM.
 
     `identity` names this instance in leader election. `kubi up` passes a stable
@@ -57,6 +58,15 @@ async def run_components(kubeconfig: Path, *, controllers: bool = True,
                                         controllers=default_controllers())
             tasks.append(manager.start())
             stoppers.append(manager.stop)
+        if scheduler:
+            from kubi.scheduler.scheduler import Scheduler
+
+            client = Client.from_kubeconfig(kubeconfig, user_agent="kube-scheduler/kubi")
+            clients.append(client)
+            sched = Scheduler(client, leader_election=True,
+                              identity=identity or _unique_identity())
+            tasks.append(sched.start())
+            stoppers.append(sched.stop)
         if sim_nodes:
             from kubi.node.sim import SimNodes
 
@@ -151,7 +161,7 @@ def components_argv(kubeconfig: Path, *, controllers: bool, sim_nodes: int) -> l
     argv = [sys.executable, "-m", "kubi", "components", "--kubeconfig", str(kubeconfig),
             "--identity", stable_identity()]
     if not controllers:
-        argv.append("--no-controllers")
+        argv += ["--no-controllers", "--no-scheduler"]
     if sim_nodes:
         argv += ["--sim-nodes", str(sim_nodes)]
     return argv

@@ -88,7 +88,7 @@ def main() -> None:
 @click.option("--bind-address", default="0.0.0.0", show_default=True,
               help="Address the API server listens on.")
 @click.option("--no-controllers", is_flag=True,
-              help="Run the API server alone, without the controller manager.")
+              help="Run the API server alone, without the controller manager and scheduler.")
 @click.option("--sim-nodes", type=click.IntRange(min=0), default=0,
               help="Register this many simulated nodes (pods on them are simulated).")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
@@ -202,17 +202,29 @@ def sim_node(kubeconfig: Path, count: int, verbose: int) -> None:
 @main.command("components", hidden=True)
 @_KUBECONFIG
 @click.option("--no-controllers", is_flag=True)
+@click.option("--no-scheduler", is_flag=True)
 @click.option("--sim-nodes", type=click.IntRange(min=0), default=0)
 @click.option("--identity", default=None)
 @_VERBOSE
-def components(kubeconfig: Path, no_controllers: bool, sim_nodes: int, identity: str | None,
-               verbose: int) -> None:
+def components(kubeconfig: Path, no_controllers: bool, no_scheduler: bool, sim_nodes: int,
+               identity: str | None, verbose: int) -> None:
     """The control-plane clients `kubi up` runs in its child process."""
     from kubi.cli.components import run_components
 
     _component_logging(verbose)
-    _run(run_components(kubeconfig, controllers=not no_controllers, sim_nodes=sim_nodes,
-                        identity=identity))
+    _run(run_components(kubeconfig, controllers=not no_controllers,
+                        scheduler=not no_scheduler, sim_nodes=sim_nodes, identity=identity))
+
+
+@main.command()
+@_KUBECONFIG
+@_VERBOSE
+def scheduler(kubeconfig: Path, verbose: int) -> None:
+    """Run the scheduler against a cluster."""
+    from kubi.cli.components import run_components
+
+    _component_logging(verbose)
+    _run(run_components(kubeconfig, controllers=False, scheduler=True))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,15 @@ def _matches_all(terms: Sequence[AffinityTerm], pod: PodInfo, ns_labels: Namespa
     return all(t.matches(pod.namespace, pod.labels, labels) for t in terms)
 
 
+def _all_terms(terms: Sequence[AffinityTerm], ns_labels: NamespaceLabels
+               ) -> Callable[[PodInfo], bool]:
+    return lambda p: _matches_all(terms, p, ns_labels)
+
+
+def _one_term(term: AffinityTerm, ns_labels: NamespaceLabels) -> Callable[[PodInfo], bool]:
+    return lambda p: term.matches(p.namespace, p.labels, ns_labels(p.namespace))
+
+
 def _memoizable(terms: Sequence[AffinityTerm]) -> bool:
     # Namespace labels can change under a cached count; only plain terms are cached.
     return all(t.namespace_selector is None for t in terms)
@@ -83,7 +92,7 @@ def prefilter(pod: PodInfo, nodes: Sequence[NodeInfo],
         if pod.required_affinity:
             terms = pod.required_affinity
             matched = _count(node, ("affinity-all", terms), terms,
-                             lambda p, t=terms: _matches_all(t, p, ns_labels))
+                             _all_terms(terms, ns_labels))
             if matched:
                 for term in terms:
                     value = labels.get(term.topology_key)
@@ -93,8 +102,7 @@ def prefilter(pod: PodInfo, nodes: Sequence[NodeInfo],
             value = labels.get(term.topology_key)
             if value is None:
                 continue
-            matched = _count(node, ("term", term), (term,),
-                             lambda p, t=term: t.matches(p.namespace, p.labels, ns_labels(p.namespace)))
+            matched = _count(node, ("term", term), (term,), _one_term(term, ns_labels))
             if matched:
                 state.anti_affinity_counts[(term.topology_key, value)] += matched
     state.matches_own_affinity = _matches_all(pod.required_affinity, pod, ns_labels)
@@ -153,9 +161,7 @@ def prescore(pod: PodInfo, nodes: Sequence[NodeInfo],
         if has_preferences:
             for sign, weighted in ((1, pod.preferred_affinity), (-1, pod.preferred_anti_affinity)):
                 for weight, term in weighted:
-                    matched = _count(node, ("term", term), (term,),
-                                     lambda p, t=term: t.matches(p.namespace, p.labels,
-                                                                 ns_labels(p.namespace)))
+                    matched = _count(node, ("term", term), (term,), _one_term(term, ns_labels))
                     _add(scores, term, node, sign * weight * matched)
         for existing in node.pods_with_affinity.values():
             for term in existing.required_affinity:

@@ -57,10 +57,25 @@ def host_ports(spec: Mapping[str, Any]) -> tuple[HostPort, ...]:
 class PodInfo:
     """A pod plus the derived facts the scheduler needs, computed once."""
 
-    __slots__ = ("pod", "key", "uid", "name", "namespace", "labels", "node_name", "priority",
-                 "terminating", "requests", "non0_cpu", "non0_mem", "host_ports",
-                 "required_affinity", "required_anti_affinity", "preferred_affinity",
-                 "preferred_anti_affinity")
+    __slots__ = (
+        "host_ports",
+        "key",
+        "labels",
+        "name",
+        "namespace",
+        "node_name",
+        "non0_cpu",
+        "non0_mem",
+        "pod",
+        "preferred_affinity",
+        "preferred_anti_affinity",
+        "priority",
+        "requests",
+        "required_affinity",
+        "required_anti_affinity",
+        "terminating",
+        "uid",
+    )
 
     def __init__(self, pod: dict[str, Any]) -> None:
         md = pod.get("metadata") or {}
@@ -117,9 +132,23 @@ Predicate = Callable[[PodInfo], bool]
 class NodeInfo:
     """One node and the pods on it, with running totals."""
 
-    __slots__ = ("name", "node", "labels", "taints", "unschedulable", "allocatable",
-                 "requested", "non0_cpu", "non0_mem", "pods", "pods_with_affinity",
-                 "pods_with_required_anti_affinity", "used_ports", "generation", "_counters")
+    __slots__ = (
+        "_counters",
+        "allocatable",
+        "generation",
+        "labels",
+        "name",
+        "node",
+        "non0_cpu",
+        "non0_mem",
+        "pods",
+        "pods_with_affinity",
+        "pods_with_required_anti_affinity",
+        "requested",
+        "taints",
+        "unschedulable",
+        "used_ports",
+    )
 
     def __init__(self, name: str, node: dict[str, Any] | None = None) -> None:
         self.name = name

@@ -156,15 +156,15 @@ class SchedulingQueue:
                 queued.pod = pod
             return True
         for parked in (self._backoff, self._unschedulable):
-            queued = parked.get(key)
-            if queued is None:
+            waiting = parked.get(key)
+            if waiting is None:
                 continue
-            changed = _spec_changed(queued.pod, pod)
-            queued.pod = pod
+            changed = _spec_changed(waiting.pod, pod)
+            waiting.pod = pod
             if changed and parked is self._unschedulable:
                 # The pod itself changed (tolerations, affinity, ...): worth a new try.
                 del parked[key]
-                self._requeue(queued)
+                self._requeue(waiting)
             return True
         return False
 

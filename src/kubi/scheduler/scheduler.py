@@ -196,7 +196,7 @@ class Scheduler:
         path = PODS.path(assumed.namespace, assumed.name, "binding")
         try:
             await self.client.request("POST", path, body=binding)
-        except (StatusError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
+        except (TimeoutError, StatusError, aiohttp.ClientError, OSError) as err:
             self.cache.forget(assumed.key)
             # What this pod held is free again: others waiting for room may fit now.
             self.queue.move_all(ASSIGNED_POD_DELETE, exclude=assumed.key)
@@ -252,7 +252,7 @@ class Scheduler:
         try:
             await self.client.patch(PODS, pod.name, patch, pod.namespace,
                                     patch_type="strategic", subresource="status")
-        except (StatusError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
+        except (TimeoutError, StatusError, aiohttp.ClientError, OSError) as err:
             log.warning("updating the PodScheduled condition of %s failed: %s", pod.key, err)
 
 

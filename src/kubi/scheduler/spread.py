@@ -30,8 +30,12 @@ from kubi.api.selectors import (
     selector_from_label_selector,
     selector_from_set,
 )
-from kubi.scheduler.matching import LABEL_HOSTNAME, LABEL_ZONE, RequiredNodeAffinity, \
-    first_untolerated
+from kubi.scheduler.matching import (
+    LABEL_HOSTNAME,
+    LABEL_ZONE,
+    RequiredNodeAffinity,
+    first_untolerated,
+)
 from kubi.scheduler.nodeinfo import NodeInfo, PodInfo
 
 ERR_CONSTRAINTS = "node(s) didn't match pod topology spread constraints"
@@ -61,9 +65,8 @@ class Constraint:
         if self.honor_node_affinity and not affinity.empty and \
                 not affinity.matches(node.labels, node.name):
             return False
-        if self.honor_taints and first_untolerated(node.taints, pod.spec.get("tolerations") or []):
-            return False
-        return True
+        return not (self.honor_taints and
+                    first_untolerated(node.taints, pod.spec.get("tolerations") or []))
 
 
 def _with_label_keys(selector: LabelSelector, keys: Sequence[str],
@@ -266,7 +269,7 @@ def score_node(state: SpreadScoreState, node: NodeInfo) -> int:
         else:
             count = state.counts[i].get(value, 0)
         total += count * state.weights[i] + (c.max_skew - 1)
-    return int(math.floor(total + 0.5))
+    return math.floor(total + 0.5)
 
 
 def normalize(state: SpreadScoreState, raw: dict[str, int]) -> dict[str, int]:
