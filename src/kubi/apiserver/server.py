@@ -24,6 +24,7 @@ from kubi.api import catalog, hooks, openapi
 from kubi.api.errors import AlreadyExists, StatusError, Unauthorized
 from kubi.apiserver import discovery, handlers
 from kubi.apiserver.cache import WatchCache
+from kubi.apiserver.nodeproxy import NodeProxy
 from kubi.apiserver.pki import PKI, serving_hosts
 from kubi.apiserver.rest import SYSTEM_NAMESPACES, Registry, WriteOptions
 
@@ -235,6 +236,18 @@ def tls_context(pki: PKI, hosts: tuple[str, ...]) -> ssl.SSLContext:
     return ctx
 
 
+def kubelet_client_context(pki: PKI) -> ssl.SSLContext:
+    """How the API server authenticates to node agents. Agents' serving
+    certificates are checked against the cluster CA; host names are not, since
+    an agent is reached by address (as upstream reaches kubelets)."""
+    pair = pki.issue("apiserver-kubelet-client", common_name="kube-apiserver-kubelet-client",
+                     organizations=("system:masters",))
+    ctx = ssl.create_default_context(cafile=str(pki.ca.cert))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(pair.cert, pair.key)
+    return ctx
+
+
 async def bootstrap(registry: Registry) -> None:
     """Create what every cluster has, if it is not there yet."""
     opts = WriteOptions(field_manager="kube-apiserver", field_validation="Ignore")
@@ -282,6 +295,7 @@ class APIServer:
         self.registry.port = config.port  # type: ignore[attr-defined]
         self.pki = PKI(config.data_dir / "pki")
         self._runner: web.AppRunner | None = None
+        self.node_proxy: NodeProxy | None = None
 
     async def start(self) -> None:
         hooks.load()
@@ -290,6 +304,8 @@ class APIServer:
         await self.cache.start()
         await bootstrap(self.registry)
         app = build_app(self.registry, self.config)
+        self.node_proxy = NodeProxy(kubelet_client_context(self.pki))
+        app["node_proxy"] = self.node_proxy
         ctx = tls_context(self.pki, serving_hosts((self.config.advertise_address,)))
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                      shutdown_timeout=1.0)
@@ -300,6 +316,8 @@ class APIServer:
 
     async def stop(self) -> None:
         await self.cache.stop()
+        if self.node_proxy is not None:
+            await self.node_proxy.close()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.store.close()

@@ -89,15 +89,7 @@ async def handle(request: web.Request, registry: Registry, info: RequestInfo) ->
                                            write_options(request), subresource="finalize")
         return web.Response(body=entry.json, headers={"Content-Type": "application/json"})
     if sub in ("log", "exec", "attach", "portforward", "proxy"):
-        proxy = request.app.get("node_proxy")
-        if proxy is None:
-            entry = registry.get(info.rt, ns, info.name)
-            node = entry.obj.get("spec", {}).get("nodeName")
-            if not node:
-                raise BadRequest(f"pod {info.name} does not have a host assigned")
-            raise StatusError(503, "ServiceUnavailable",
-                              f'no node agent serves pods on node "{node}"')
-        return await proxy(request, registry, info)
+        return await request.app["node_proxy"](request, registry, info)
     raise MethodNotAllowed("the server does not allow this method on the requested resource")
 
 
