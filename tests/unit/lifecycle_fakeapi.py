@@ -75,6 +75,33 @@ class LifecycleFakeAPI(FakeAPI):
         self.objects[key] = updated
         return self._record("MODIFIED", res, updated)
 
+    async def create(self, res: Resource, obj: dict, namespace: str | None = None,
+                     **kw: Any) -> dict:
+        ns_name = namespace or (obj.get("metadata") or {}).get("namespace") or ""
+        ns = self.objects.get(("namespaces", "", ns_name))
+        if res.namespaced and ns is not None and ns["metadata"].get("deletionTimestamp"):
+            raise StatusError(403, "Forbidden", "unable to create new content in namespace "
+                              f"{ns_name} because it is being terminated",
+                              {"causes": [{"reason": "NamespaceTerminating"}]})
+        return await super().create(res, obj, namespace, **kw)
+
+    async def request(self, method: str, path: str, *, body: Any = None, **_: Any) -> Any:
+        """Only what controllers send raw: DELETE of a namespaced collection."""
+        parts = path.strip("/").split("/")
+        if method != "DELETE" or "namespaces" not in parts:
+            raise NotImplementedError(f"{method} {path}")
+        namespace, plural = parts[parts.index("namespaces") + 1], parts[-1]
+        group = "" if parts[0] == "api" else parts[1]
+        version = parts[1] if parts[0] == "api" else parts[2]
+        res = Resource(group, version, plural, True)
+        self.calls.append(("deletecollection", plural, namespace))
+        self._check("deletecollection", res, None)
+        for (p, ns, name) in list(self.objects):
+            if p == plural and ns == namespace and (p, ns, name) in self.objects:
+                await self.delete(res, name, namespace,
+                                  propagation_policy=(body or {}).get("propagationPolicy"))
+        return {"items": []}
+
     async def finish(self, res: Resource, name: str, namespace: str | None = None) -> None:
         """The grace period of a held object is over: remove it."""
         self.held.discard((res.plural, name))

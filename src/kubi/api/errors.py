@@ -56,7 +56,7 @@ def go_repr(value: Any) -> str:
 
 
 def go_quote(text: str) -> str:
-    """Quote a string as Go's `%q` does (JSON escaping is the same for the usual cases)."""
+    """Go's `%q` for the strings that appear in paths and messages."""
     out = ['"']
     for ch in text:
         if ch == '"':
@@ -69,8 +69,21 @@ def go_quote(text: str) -> str:
             out.append("\\t")
         elif ch == "\r":
             out.append("\\r")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
+        elif ch == "\a":
+            out.append("\\a")
+        elif ch == "\b":
+            out.append("\\b")
+        elif ch == "\f":
+            out.append("\\f")
+        elif ch == "\v":
+            out.append("\\v")
+        elif not ch.isprintable():
+            code = ord(ch)
+            out.append(
+                f"\\x{code:02x}"
+                if code < 0x80
+                else (f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+            )
         else:
             out.append(ch)
     out.append('"')

@@ -12,6 +12,8 @@ that text is what two API servers must agree on.
 
 from __future__ import annotations
 
+from kubi.api.errors import go_quote  # noqa: F401  (re-exported for the managed package)
+
 import math
 import re
 from decimal import Decimal
@@ -205,36 +207,3 @@ def go_json(value: Any) -> str:
     raise PathError(f"unsupported value of type {kind.__name__}")
 
 
-def go_quote(text: str) -> str:
-    """Go's `%q` for the strings that appear in paths and messages."""
-    out = ['"']
-    for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\a":
-            out.append("\\a")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif ch == "\v":
-            out.append("\\v")
-        elif not ch.isprintable():
-            code = ord(ch)
-            out.append(
-                f"\\x{code:02x}"
-                if code < 0x80
-                else (f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
-            )
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)

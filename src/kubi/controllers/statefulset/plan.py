@@ -29,6 +29,8 @@ from typing import Any
 
 from kubi.controllers.statefulset.identity import (
     allows_burst,
+    claim_name,
+    claim_templates,
     end_ordinal,
     identity_matches,
     is_created,
@@ -100,7 +102,7 @@ def _replica_step(sts: Obj, update_set: Obj, pod: Obj, *, monotonic: bool,
             return (), True
         return (Action.CREATE,), monotonic
     actions: list[Action] = []
-    if is_pending(pod):
+    if is_pending(pod) and _claims_need_work(sts, pod, lookup):
         actions.append(Action.CREATE_CLAIMS)
     if monotonic and (is_terminating(pod) or not is_running_and_ready(pod)
                       or not is_running_and_available(pod, min_ready_seconds(sts), now)):
@@ -109,6 +111,15 @@ def _replica_step(sts: Obj, update_set: Obj, pod: Obj, *, monotonic: bool,
             and claims_match_policy(update_set, pod, lookup)):
         actions.append(Action.UPDATE)
     return tuple(actions), False
+
+
+def _claims_need_work(sts: Obj, pod: Obj, lookup: ClaimLookup) -> bool:
+    """A claim of the pod is missing or going away, or has the wrong owners."""
+    for template in claim_templates(sts):
+        claim = lookup(claim_name(sts, template, ordinal(pod)))
+        if claim is None or (claim.get("metadata") or {}).get("deletionTimestamp"):
+            return True
+    return not claims_match_policy(sts, pod, lookup)
 
 
 def _condemned_step(sts: Obj, pod: Obj, first_unavailable: Obj | None, *,
