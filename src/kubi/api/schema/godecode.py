@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 from typing import Any
+from kubi.api.errors import go_quote
 
 QUANTITY_FORMAT_ERROR = (
     "quantities must match the regular expression "
@@ -155,10 +156,6 @@ RFC3339_MICRO = "2006-01-02T15:04:05.000000Z07:00"
 _CHUNKS = (("", "2006"), ("-", "01"), ("-", "02"), ("T", "15"), (":", "04"), (":", "05"))
 
 
-def _go_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def time_error(text: str, micro: bool = False) -> str | None:
     """Why `text` does not parse with Go's RFC 3339 layout (or the microsecond one)."""
     layout = RFC3339_MICRO if micro else RFC3339
@@ -173,20 +170,20 @@ def time_error(text: str, micro: bool = False) -> str | None:
             return _parse_error(layout, text, element, value)
         number, value, out_of_range = parsed
         if out_of_range:
-            return f"parsing time {_go_quote(text)}: {out_of_range} out of range"
+            return f"parsing time {go_quote(text)}: {out_of_range} out of range"
         fields[element] = number
     if value:
-        return f"parsing time {_go_quote(text)}: extra text: {_go_quote(value)}"
+        return f"parsing time {go_quote(text)}: extra text: {go_quote(value)}"
     year, month, day = fields["2006"], fields["01"], fields["02"]
     if day < 1 or day > calendar.monthrange(year, month)[1]:
-        return f"parsing time {_go_quote(text)}: day out of range"
+        return f"parsing time {go_quote(text)}: day out of range"
     return None
 
 
 def _parse_error(layout: str, text: str, element: str, rest: str) -> str:
     return (
-        f"parsing time {_go_quote(text)} as {_go_quote(layout)}: "
-        f"cannot parse {_go_quote(rest)} as {_go_quote(element)}"
+        f"parsing time {go_quote(text)} as {go_quote(layout)}: "
+        f"cannot parse {go_quote(rest)} as {go_quote(element)}"
     )
 
 
