@@ -18,7 +18,7 @@ Kinds register at import time of their module; `load()` imports them all.
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 from kubi.api.errors import FieldError
 

@@ -19,7 +19,7 @@ def now_rfc3339() -> str:
 
 def now_rfc3339_micro() -> str:
     """metav1.MicroTime: microsecond precision (Events' eventTime, Leases)."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(value: str | None) -> float | None:

@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
 
 import orjson
 
@@ -39,7 +39,7 @@ WATCHER_QUEUE_LIMIT = 100_000
 class Entry:
     """One version of one object: the dict and, lazily, its JSON bytes."""
 
-    __slots__ = ("obj", "rv", "_json")
+    __slots__ = ("_json", "obj", "rv")
 
     def __init__(self, obj: dict, rv: int, raw: bytes | None = None) -> None:
         self.obj = obj

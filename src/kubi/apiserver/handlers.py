@@ -87,7 +87,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return _list(request, registry, info)
     if method == "POST":
         if info.name:
-            raise MethodNotAllowed(f'the server does not allow this method on the requested resource')
+            raise MethodNotAllowed('the server does not allow this method on the requested resource')
         return await _create(request, registry, info)
     if method == "PUT" and info.name:
         return await _update(request, registry, info)

@@ -10,8 +10,8 @@ does not re-encode objects.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import orjson
 import yaml
@@ -114,7 +114,7 @@ def table(
     include: str = "Metadata",
     headers: bool = True,
 ) -> dict:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     rows = []
     for entry in entries:
         row: dict = {"cells": printers.row_cells(rt.group, rt.plural, entry.obj, now)}

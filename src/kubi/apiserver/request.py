@@ -18,6 +18,7 @@ from kubi.api import catalog
 from kubi.api.catalog import ResourceType
 from kubi.api.errors import BadRequest, NotFound, StatusError
 
+
 @dataclass(frozen=True)
 class RequestInfo:
     rt: ResourceType

@@ -17,8 +17,8 @@ gave a resourceVersion precondition, in which case a change is a 409.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import orjson
 

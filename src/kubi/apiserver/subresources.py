@@ -34,7 +34,7 @@ def _success(status: int = 201) -> web.Response:
 
 
 async def handle(request: web.Request, registry: Registry, info: RequestInfo) -> web.StreamResponse:
-    from kubi.apiserver.handlers import _body, delete_options, write_options
+    from kubi.apiserver.handlers import _body, write_options
 
     missing_namespace(info)
     sub = info.subresource
@@ -177,7 +177,7 @@ def _scale_table(scale: dict) -> dict:
     from kubi.api.meta import parse_time
 
     created = parse_time(scale["metadata"].get("creationTimestamp"))
-    now = dt.datetime.now(dt.timezone.utc).timestamp()
+    now = dt.datetime.now(dt.UTC).timestamp()
     age = printers.human_duration(now - created) if created is not None else "<unknown>"
     columns = [
         {"name": "Name", "type": "string", "format": "name", "priority": 0,

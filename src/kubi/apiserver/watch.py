@@ -83,7 +83,7 @@ async def serve(request: web.Request, registry, info: RequestInfo) -> web.Stream
             wait = min(left, BOOKMARK_INTERVAL) if bookmarks else left
             try:
                 item = await asyncio.wait_for(watcher.queue.get(), wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if bookmarks and time.monotonic() < deadline:
                     await response.write(encoder.bookmark(registry.cache.rev))
                 continue

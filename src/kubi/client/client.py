@@ -18,9 +18,10 @@ import base64
 import json
 import ssl
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -40,7 +41,7 @@ class Resource:
     kind: str = ""
 
     @classmethod
-    def of(cls, api_version: str, plural: str) -> "Resource":
+    def of(cls, api_version: str, plural: str) -> Resource:
         group, _, version = api_version.rpartition("/")
         rt = catalog.lookup(group, version, plural)
         if rt is None:
@@ -48,7 +49,7 @@ class Resource:
         return cls.from_type(rt)
 
     @classmethod
-    def from_type(cls, rt: catalog.ResourceType) -> "Resource":
+    def from_type(cls, rt: catalog.ResourceType) -> Resource:
         return cls(rt.group, rt.version, rt.plural, rt.namespaced, rt.kind)
 
     @property
@@ -92,7 +93,7 @@ class KubeConfig:
     insecure: bool = False
 
     @classmethod
-    def load(cls, path: str | Path, context: str | None = None) -> "KubeConfig":
+    def load(cls, path: str | Path, context: str | None = None) -> KubeConfig:
         doc = yaml.safe_load(Path(path).read_text())
         ctx_name = context or doc.get("current-context")
         ctx = next(c["context"] for c in doc["contexts"] if c["name"] == ctx_name)
@@ -147,7 +148,7 @@ class Client:
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
-    def from_kubeconfig(cls, path: str | Path, **kw: Any) -> "Client":
+    def from_kubeconfig(cls, path: str | Path, **kw: Any) -> Client:
         return cls(KubeConfig.load(path), **kw)
 
     @property
@@ -169,7 +170,7 @@ class Client:
         if self._session is not None:
             await self._session.close()
 
-    async def __aenter__(self) -> "Client":
+    async def __aenter__(self) -> Client:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

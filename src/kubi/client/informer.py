@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from kubi.api.errors import StatusError
 from kubi.client.client import Client, Resource

@@ -12,12 +12,12 @@ that text is what two API servers must agree on.
 
 from __future__ import annotations
 
-from kubi.api.errors import go_quote  # noqa: F401  (re-exported for the managed package)
-
 import math
 import re
 from decimal import Decimal
 from typing import Any, Protocol
+
+from kubi.api.errors import go_quote  # noqa: F401  (re-exported for the managed package)
 
 # Shapes of a schema position.
 LEAF, MAP, LIST_MAP, LIST_SET, DEDUCED = range(5)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 from typing import Any
+
 from kubi.api.errors import go_quote
 
 QUANTITY_FORMAT_ERROR = (

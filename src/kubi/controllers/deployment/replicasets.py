@@ -28,6 +28,7 @@ from kubi.controllers.deployment.util import (
     REVISION_HISTORY,
     Obj,
     annotations,
+    max_surge,
     replicas,
     spec,
     status,
@@ -239,8 +240,6 @@ def set_new_replica_set_annotations(d: Obj, rs: Obj, new_revision: str, *, exist
             if history is not None:
                 target[REVISION_HISTORY] = history
     if not exists:
-        from kubi.controllers.deployment.util import max_surge
-
         if set_replicas_annotations(rs, replicas(d), replicas(d) + max_surge(d)):
             changed = True
     return changed
