@@ -232,6 +232,11 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 3.0) -> Non
         await asyncio.sleep(0.01)
 
 
+def deleting(harness: Harness, pod: str) -> bool:
+    obj = harness.api.obj("pods", "demo", pod) or {}
+    return bool(obj.get("metadata", {}).get("deletionTimestamp"))
+
+
 @pytest.fixture
 async def harness() -> Any:
     h = Harness()
@@ -284,8 +289,7 @@ async def test_foreground_deletion_waits_for_blocking_dependents(harness: Harnes
     await asyncio.sleep(0.1)
     await harness.api.delete(RS, "web", "demo", propagation_policy="Foreground")
     await eventually(lambda: harness.names() == ["b"])
-    await eventually(lambda: bool(harness.api.obj("pods", "demo", "b")["metadata"]
-                                  .get("deletionTimestamp")))
+    await eventually(lambda: deleting(harness, "b"))
     await asyncio.sleep(0.1)
     owner = harness.api.obj("replicasets", "demo", "web")
     assert owner is not None and owner["metadata"]["finalizers"] == ["foregroundDeletion"]
@@ -331,8 +335,7 @@ async def test_a_chain_is_deleted_in_the_foreground(harness: Harness) -> None:
     # The middle object is deleted in the foreground because its owner waits for it.
     await eventually(lambda: any(n == "middle" and p == "Foreground"
                                  for _, n, p, _ in harness.api.deletes))
-    await eventually(lambda: bool(harness.api.obj("pods", "demo", "leaf")["metadata"]
-                                  .get("deletionTimestamp")))
+    await eventually(lambda: deleting(harness, "leaf"))
     assert harness.api.obj("replicasets", "demo", "top") is not None
     await harness.api.finish(PODS, "leaf", "demo")
     await eventually(lambda: harness.names("replicasets") == [])

@@ -80,8 +80,8 @@ def test_conditions_as_upstream_words_them() -> None:
     failing = content_conditions(totals)
     assert failing["NamespaceContentRemaining"] == (
         "SomeResourcesRemain",
-        "Some resources are remaining: deployments.apps has 2 resource instances, "
-        "pods. has 1 resource instances")
+        ("Some resources are remaining: deployments.apps has 2 resource instances, "
+         "pods. has 1 resource instances"))
     assert failing["NamespaceFinalizersRemaining"] == (
         "SomeFinalizerRemain", "Some finalizers are remaining: x.io/f in 1 resource instances")
     assert failing["NamespaceDeletionContentFailure"][1].startswith(

@@ -1,22 +1,14 @@
 """The garbage collector: cascading deletion through ownerReferences.
 
-Informers on every deletable resource of the catalog (events excepted, as
-upstream) feed a `DependencyGraph` of metadata only. Graph changes yield work
-on one queue, keyed `delete:<uid>` or `orphan:<uid>`:
-
-- attempt-to-delete classifies an object's owners (from the graph when it
-  has seen them, else by a live GET, remembering owners found gone) and then
-  deletes it when every owner is gone — in the background, or in the
-  foreground when an owner waits for it and it has dependents of its own — or
-  drops its references to owners that are gone while another still holds it.
-  An owner deleting in the foreground (`foregroundDeletion` finalizer) has
-  its blocking dependents deleted and loses the finalizer once none remain.
-- attempt-to-orphan removes the owner's reference from each dependent, then
-  the owner's `orphan` finalizer.
-
-Deletes carry the uid and resourceVersion the decision was made on; when the
-object changed meanwhile but its owners did not, the delete is retried on the
-uid alone (upstream's guard against collecting a freshly adopted object).
+Informers on every deletable catalog resource (events excepted, as upstream)
+feed a metadata-only `DependencyGraph`; its work lands on one queue keyed
+`delete:<uid>` or `orphan:<uid>`. Attempt-to-delete classifies the owners
+(from the graph, else by a live GET whose misses are remembered), then
+deletes, drops dangling references, or — for an owner in foreground deletion
+— deletes blocking dependents and lifts `foregroundDeletion` when none is
+left. Attempt-to-orphan strips the references, then the `orphan` finalizer.
+Deletes carry the uid and resourceVersion decided on; if only the version
+moved and the owners did not, the delete is retried on the uid alone.
 """
 
 from __future__ import annotations

@@ -1,18 +1,12 @@
 """The garbage collector's dependency graph and its decisions, on plain data.
 
-The graph holds, for every object the collector's informers have observed,
-only what ownership needs: its identity (apiVersion, kind, namespace, name,
-uid), its ownerReferences, finalizers, deletionTimestamp and resourceVersion.
-`dependents` maps an owner's uid to the uids that reference it, whether or not
-the owner itself has been observed, so a dependent of an owner that is
-already gone is still found when it needs to be.
-
-`DependencyGraph.observe` and `.forget` apply informer events and return the
-work they imply, as `(queue, uid)` pairs: `attempt-to-delete` re-examines an
-object (its owners may be gone, or waiting for it), `attempt-to-orphan` strips
-an owner's dependents of their references to it. `decide` is upstream's
-attemptToDeleteItem as a pure rule over owners already classified as solid,
-dangling or waiting for their dependents' deletion.
+The graph keeps only ownership metadata per observed object (identity,
+ownerReferences, finalizers, deletionTimestamp, resourceVersion), and maps
+each owner uid to its dependents even before the owner is observed.
+`DependencyGraph.observe`/`.forget` apply informer events and return the work
+they imply as `(queue, uid)` pairs (attempt-to-delete, attempt-to-orphan).
+`decide` is upstream's attemptToDeleteItem as a pure rule over owners already
+classified solid, dangling or waiting for their dependents' deletion.
 """
 
 from __future__ import annotations

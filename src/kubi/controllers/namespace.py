@@ -1,20 +1,12 @@
 """The namespace controller: a deleted namespace is emptied, then finalized.
 
-A namespace being deleted carries the `kubernetes` spec finalizer until this
-controller has removed everything in it. A sync reads the namespace live,
-makes sure its phase says Terminating, then deletes its content resource by
-resource (pods first, and nothing else while pods remain, as upstream's
-ordered deletion does): a deletecollection with background propagation
-where the resource allows it, else a delete per object, then a list to see
-what is left. The pass's findings become the namespace's status conditions;
-leftovers that are expected (pods in their grace period, finalizers at work)
-bring the namespace back after half the estimated wait, anything else is an
-error retried with backoff. An empty namespace is finalized through
-`PUT /api/v1/namespaces/<name>/finalize`, and the API server removes it.
-
-Pods going away in a terminating namespace bring it back sooner than the
-estimate, so a namespace whose pods end quickly does not wait the full half
-grace period.
+A sync reads the namespace live, makes sure it is Terminating, and deletes
+its content resource by resource (pods first, nothing else while pods
+remain): deletecollection with background propagation, else one delete per
+object, then a list of what is left. The findings become the status
+conditions; expected leftovers (grace periods, finalizers) bring the
+namespace back after half the estimate, or sooner when one of its pods goes.
+Once empty, `PUT .../finalize` drops the `kubernetes` finalizer.
 """
 
 from __future__ import annotations

@@ -1,16 +1,11 @@
 """Pure parts of namespace deletion: what remains, how long to wait, which conditions.
 
-After each pass over a terminating namespace's content the controller knows,
-per resource, how many objects remain and which finalizers hold them. From
-that `content_conditions` builds the five status conditions upstream keeps on
-a terminating namespace (each present with status False and an "ok" reason
-when nothing is wrong), and `merge_conditions` folds them into the current
-status, moving lastTransitionTime only when a status flips.
-
-Pods are deleted gracefully, so objects still present are expected for as
-long as the longest grace period: `pod_termination_estimate` is that wait,
-counted from the namespace's deletionTimestamp, and `assess_remaining` tells
-an expected leftover (a grace period or finalizers pending) from a failure.
+`pod_termination_estimate` is the longest grace period still running, from
+the namespace's deletionTimestamp; `assess_remaining` tells expected
+leftovers (grace period, finalizers) from failures; `content_conditions`
+and `merge_conditions` build upstream's five status conditions (False with
+an "ok" reason when nothing is wrong), moving lastTransitionTime only when
+a status flips.
 """
 
 from __future__ import annotations
@@ -119,8 +114,8 @@ def content_conditions(totals: DeletionTotals) -> dict[str, tuple[str, str]]:
         messages = sorted(totals.errors)
         failing[CONTENT_FAILURE] = (
             "ContentDeletionFailed",
-            f"Failed to delete all resource types, {len(messages)} remaining: "
-            f"{', '.join(messages)}")
+            (f"Failed to delete all resource types, {len(messages)} remaining: "
+             f"{', '.join(messages)}"))
     if totals.remaining:
         parts = sorted(f"{plural}.{group} has {count} resource instances"
                        for (plural, group), count in totals.remaining.items() if count)

@@ -1,21 +1,18 @@
 """Pure decisions of the node lifecycle controller: health, zones, tainting pace.
 
-`assess_node_health` is upstream's tryUpdateNodeHealth on plain data. A node
-is heard from when its Ready condition's lastHeartbeatTime changes or its
-Lease's renewTime moves forward; the controller's own clock stamps that
-moment (`probe_timestamp`), so clock skew between node and controller never
-matters. Silent for longer than the grace period (the startup grace period
-for a node that never reported), the node's Ready, MemoryPressure,
-DiskPressure and PIDPressure conditions turn Unknown.
-
-Zones (region and zone labels) pace the NoExecute tainting: `zone_state`
-classifies a zone from its nodes' Ready statuses, `eviction_qps` picks the
-tainting rate for that state, and `TokenBucket` enforces it.
+`assess_node_health` is upstream's tryUpdateNodeHealth on plain data: a node
+is heard from when its Ready lastHeartbeatTime changes or its Lease renewTime
+moves on, stamped with the controller's own clock (so node clock skew never
+matters); silent past the grace period, its Ready and pressure conditions
+turn Unknown. `zone_state` classifies a zone by its nodes' readiness,
+`eviction_qps` picks the tainting rate for that state, and `TokenBucket`
+enforces it on each zone's `ZoneTainter` queue.
 """
 
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -213,3 +210,27 @@ class TokenBucket:
             return None
         self._refill(now)
         return max(0.0, (1.0 - self.tokens) / self.qps)
+
+
+class ZoneTainter:
+    """Nodes waiting for their NoExecute taint, in order; admitted at the zone's rate.
+
+    A processed node stays a member so it is not queued again on every pass,
+    until `remove` (the node is Ready again, or its taint went missing).
+    """
+
+    def __init__(self, qps: float, now: float) -> None:
+        self.limiter = TokenBucket(qps, now=now)
+        self.pending: OrderedDict[str, None] = OrderedDict()
+        self.members: set[str] = set()
+
+    def add(self, name: str) -> bool:
+        if name in self.members:
+            return False
+        self.members.add(name)
+        self.pending[name] = None
+        return True
+
+    def remove(self, name: str) -> None:
+        self.members.discard(name)
+        self.pending.pop(name, None)

@@ -27,7 +27,7 @@ from kubi.controllers.deployment.util import (
     REVISION,
     REVISION_HISTORY,
     Obj,
-    annotations,
+    annotations_of,
     max_surge,
     replicas,
     spec,
@@ -66,7 +66,7 @@ def _annotations_for_update(obj: Obj) -> dict[str, str]:
 
 def revision(obj: Obj | None) -> int | None:
     """The revision annotation: 0 when absent, None when it is not an integer."""
-    value = annotations(obj).get(REVISION)
+    value = annotations_of(obj).get(REVISION)
     if value is None:
         return 0
     try:
@@ -174,7 +174,7 @@ def copy_deployment_annotations(d: Obj, rs: Obj) -> bool:
     """Give the ReplicaSet the Deployment's annotations (change-cause and the like)."""
     target = _annotations_for_update(rs)
     changed = False
-    for key, value in annotations(d).items():
+    for key, value in annotations_of(d).items():
         # The revision is the ReplicaSet's own: the Deployment's may be stale.
         if key in ANNOTATIONS_NOT_COPIED or target.get(key) == value:
             continue
@@ -194,7 +194,7 @@ def set_replicas_annotations(rs: Obj, desired: int, maximum: int) -> bool:
 
 
 def replicas_annotations_need_update(rs: Obj, desired: int, maximum: int) -> bool:
-    current = annotations(rs)
+    current = annotations_of(rs)
     return (current.get(DESIRED_REPLICAS) != str(desired)
             or current.get(MAX_REPLICAS) != str(maximum))
 
@@ -239,9 +239,8 @@ def set_new_replica_set_annotations(d: Obj, rs: Obj, new_revision: str, *, exist
                                       history_limit)
             if history is not None:
                 target[REVISION_HISTORY] = history
-    if not exists:
-        if set_replicas_annotations(rs, replicas(d), replicas(d) + max_surge(d)):
-            changed = True
+    if not exists and set_replicas_annotations(rs, replicas(d), replicas(d) + max_surge(d)):
+        changed = True
     return changed
 
 

@@ -94,13 +94,13 @@ def is_deleting(obj: Obj) -> bool:
     return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
 
 
-def annotations(obj: Obj | None) -> dict[str, str]:
+def annotations_of(obj: Obj | None) -> dict[str, str]:
     return ((obj or {}).get("metadata") or {}).get("annotations") or {}
 
 
 def int32_annotation(obj: Obj | None, key: str) -> int | None:
     """A non-negative int32 annotation; None when missing or malformed."""
-    value = annotations(obj).get(key)
+    value = annotations_of(obj).get(key)
     if value is None or not _DIGITS.fullmatch(value) or int(value) > MAX_INT32:
         return None
     return int(value)
@@ -225,7 +225,7 @@ def new_rs_new_replicas(d: Obj, all_rss: Iterable[Obj | None], new_rs: Obj) -> i
 
 def round_half_away(value: float) -> int:
     """Round to nearest, halves away from zero (Go's math.Round, not Python's round)."""
-    return int(math.floor(value + 0.5)) if value >= 0 else -int(math.floor(-value + 0.5))
+    return math.floor(value + 0.5) if value >= 0 else -math.floor(-value + 0.5)
 
 
 def replica_set_fraction(rs: Obj, d: Obj) -> int:

@@ -1,14 +1,12 @@
 """One StatefulSet sync: revisions, the plan, its execution, status, history.
 
-`StatefulSetControl.update(sts, pods, selector)` is upstream's
-UpdateStatefulSet: it settles the current and update revisions (creating or
-renumbering a ControllerRevision when the template changed), asks `plan_sync`
-what to do, runs the plan, writes the status even when a step failed, and
-trims the revision history to revisionHistoryLimit. Under OrderedReady the
-steps of a phase run one after another; under Parallel they run in
-slow-start batches (1, 2, 4, ... up to 500). Either way the first failure
-ends the sync and is raised after the status is written, so the work queue
-retries with backoff.
+`StatefulSetControl.update` is upstream's UpdateStatefulSet: it settles the
+current and update revisions, asks `plan_sync` what to do, runs the plan,
+writes the status even when a step failed, and trims the revision history
+to revisionHistoryLimit. Under OrderedReady the steps of a phase run one
+after another; under Parallel in slow-start batches (1, 2, 4, ... up to
+500). The first failure ends the sync and is raised after the status is
+written, so the work queue retries with backoff.
 """
 
 from __future__ import annotations
@@ -26,6 +24,7 @@ from kubi.controllers.statefulset.history import ControllerHistory
 from kubi.controllers.statefulset.identity import name_of, pod_revision, spec
 from kubi.controllers.statefulset.plan import (
     Action,
+    Phase,
     Plan,
     Step,
     plan_sync,
@@ -111,29 +110,39 @@ class StatefulSetControl:
     async def _execute(self, sts: Obj, plan: Plan) -> tuple[SetStatus, Exception | None]:
         status = plan.status
         for phase in plan.phases:
-            deleted = 0
-
-            async def run(step: Step, rolling: bool = phase.name == "rolling-update") -> None:
-                nonlocal deleted
-                for action in step.actions:
-                    try:
-                        await self._act(sts, plan, step.pod, action)
-                    except StatusError as err:
-                        if not (rolling and err.code == 404):
-                            raise
-                if rolling:
-                    deleted += 1
-
-            try:
-                if plan.monotonic:
-                    for step in phase.steps:
-                        await run(step)
-                else:
-                    await run_in_batches(phase.steps, run)
-            except Exception as err:  # noqa: BLE001 - reported after the status is written
-                return with_deleted_for_update(status, deleted), err
+            deleted, error = await self._run_phase(sts, plan, phase)
             status = with_deleted_for_update(status, deleted)
+            if error is not None:
+                return status, error
         return status, None
+
+    async def _run_phase(self, sts: Obj, plan: Plan,
+                         phase: Phase) -> tuple[int, Exception | None]:
+        """Run a phase's steps; returns the rolling-update deletions made and the failure."""
+        rolling = phase.name == "rolling-update"
+        deleted = 0
+
+        async def run(step: Step) -> None:
+            nonlocal deleted
+            for action in step.actions:
+                try:
+                    await self._act(sts, plan, step.pod, action)
+                except StatusError as err:
+                    # A pod the rolling update meant to delete that is gone counts as deleted.
+                    if not (rolling and err.code == 404):
+                        raise
+            if rolling:
+                deleted += 1
+
+        try:
+            if plan.monotonic:
+                for step in phase.steps:
+                    await run(step)
+            else:
+                await run_in_batches(phase.steps, run)
+        except Exception as err:  # noqa: BLE001 - reported after the status is written
+            return deleted, err
+        return deleted, None
 
     async def _act(self, sts: Obj, plan: Plan, pod: Obj, action: Action) -> None:
         if action is Action.CREATE:

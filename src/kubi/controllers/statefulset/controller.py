@@ -1,17 +1,12 @@
-"""The StatefulSet controller: informer handlers, claiming pods, and the sync loop.
+"""The StatefulSet controller: informer handlers, claiming pods, the sync loop.
 
-Handlers map StatefulSet and pod changes to StatefulSet keys, as upstream's
-do: a pod names its set through its controller ownerReference; an orphan
-wakes every set in its namespace whose selector matches it. `sync(key)`
-reads the cached set, adopts orphaned ControllerRevisions, claims its pods
-(adopting orphans named `<set>-<ordinal>` that its selector matches,
-releasing the rest) and hands them to `StatefulSetControl`.
-
-Pods have fixed names, so a second create of `web-0` fails instead of
-doubling it; still, a sync that ran before the informer showed the last pod
-write would repeat it and record a spurious failure. `PendingWrites` holds
-the set back until each pod write it made has been seen (or a minute has
-passed), much as expectations do for a ReplicaSet.
+Handlers map StatefulSet and pod changes to set keys as upstream's do: a pod
+names its set through its controller ownerReference; an orphan wakes every
+set whose selector matches it. `sync(key)` adopts orphaned revisions, claims
+the pods named `<set>-<ordinal>` and hands them to `StatefulSetControl`.
+A sync that ran before the informer showed the previous sync's pod writes
+would repeat them and record spurious failures, so `PendingWrites` holds a
+set back until each pod write it made has been seen (or a minute passed).
 """
 
 from __future__ import annotations

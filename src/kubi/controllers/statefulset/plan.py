@@ -1,23 +1,12 @@
 """What one sync of a StatefulSet should do, decided on plain data.
 
-`plan_sync` sorts the set's pods into replicas (ordinals in range, missing
-ones filled with the pods to create) and condemned pods (ordinals beyond the
-range, highest first), then lays out the phases upstream runs in order:
-
-1. replicas, lowest ordinal first: delete finished pods, create missing ones
-   (claims first), create claims of pending pods, restore identity, storage
-   and claim owners;
-2. condemned pods' claims brought in line with the retention policy;
-3. condemned pods deleted (scale down);
-4. the rolling update: pods not at the update revision deleted, highest
-   ordinal first and never below the partition, so they come back updated.
-
-Under OrderedReady (monotonic) a phase stops at the first pod that must be
-waited for (not yet Running and Ready and available, or terminating) and
-nothing after it runs: with replicas 0..4 and pod 2 not ready, a sync may fix
-pods 0-2 and does nothing to 3, 4 or any condemned pod. Parallel runs every
-step of a phase. The executor runs the phases in order and stops at the
-first error; `status` is what the sync reports if nothing fails.
+`plan_sync` sorts the pods into replicas (ordinals in range; missing ones are
+filled with the pods to create) and condemned pods (beyond the range), then
+lays out upstream's phases: fix the replicas, lowest ordinal first; bring
+condemned pods' claim owners in line; delete condemned pods, highest first;
+delete outdated pods for the rolling update. Under OrderedReady a phase stops
+at the first pod it must wait for and no later phase runs; under Parallel
+every step runs. `status` is what the sync reports if nothing fails.
 """
 
 from __future__ import annotations
@@ -142,7 +131,9 @@ def rolling_update_victims(sts: Obj, replicas: Sequence[Obj], update_revision: s
     the partition goes, unless a pod above it is still unavailable. With
     maxUnavailable, as many as it allows minus those already unavailable
     anywhere in the set: 5 replicas, maxUnavailable 2, pod 1 not ready → one
-    more pod (the highest outdated) goes now.
+    more pod (the highest outdated) goes now. (Upstream 1.33 keeps
+    maxUnavailable behind the alpha MaxUnavailableStatefulSet gate; here it
+    applies whenever a set carries it.)
     """
     min_ready = min_ready_seconds(sts)
     low = partition(sts)
@@ -168,6 +159,12 @@ def rolling_update_victims(sts: Obj, replicas: Sequence[Obj], update_revision: s
 
 def plan_sync(sts: Obj, pods: Sequence[Obj], *, current: Obj, update: Obj,
               collision_count: int, lookup: ClaimLookup, now: float) -> Plan:
+    """The phases of one sync, in the order they must run.
+
+    With replicas 0..4 under OrderedReady and pod 2 not ready, a sync may fix
+    pods 0-2 and touches neither 3, 4 nor any condemned pod; under Parallel it
+    would also create or fix 3 and 4.
+    """
     current_name, update_name = name_of(current), name_of(update)
     current_set = apply_revision(sts, current)
     update_set = apply_revision(sts, update)
@@ -177,7 +174,9 @@ def plan_sync(sts: Obj, pods: Sequence[Obj], *, current: Obj, update: Obj,
         current_revision=current_name, update_revision=update_name,
         collision_count=collision_count)
     monotonic = not allows_burst(sts)
-    plan = Plan(count_pods(base, pods, min_ready=min_ready, now=now), monotonic, update_set)
+    if (sts.get("metadata") or {}).get("deletionTimestamp"):
+        # A set being deleted leaves its pods to the garbage collector.
+        return Plan(count_pods(base, pods, min_ready=min_ready, now=now), monotonic, update_set)
 
     start, end = start_ordinal(sts), end_ordinal(sts)
     slots: dict[int, Obj] = {}
@@ -192,10 +191,8 @@ def plan_sync(sts: Obj, pods: Sequence[Obj], *, current: Obj, update: Obj,
                                                   update_name, o)
                 for o in range(start, end + 1)]
     condemned.sort(key=ordinal, reverse=True)
-    plan.status = count_pods(base, [*replicas, *condemned], min_ready=min_ready, now=now)
-    if (sts.get("metadata") or {}).get("deletionTimestamp"):
-        plan.status = count_pods(base, pods, min_ready=min_ready, now=now)
-        return plan
+    plan = Plan(count_pods(base, [*replicas, *condemned], min_ready=min_ready, now=now),
+                monotonic, update_set)
 
     first_unavailable = next(
         (pod for pod in [*replicas, *reversed(condemned)] if is_unavailable(pod, min_ready, now)),

@@ -1,18 +1,11 @@
 """Who owns a StatefulSet's claims: persistentVolumeClaimRetentionPolicy as ownerReferences.
 
-The policy is carried out by the garbage collector, through the claims'
-ownerReferences; this module only decides what those should be:
-
-    whenScaled  whenDeleted  owner of the claim of an ordinal
-    Retain      Retain       nobody
-    Retain      Delete       the set
-    Delete      Retain       the pod, once its ordinal is scaled away
-    Delete      Delete       the set while in range, the pod once scaled away
-
-A claim whose reference to the set or pod carries another UID belongs to an
-earlier incarnation and is left alone; a claim controlled by someone else
-keeps only that controller. Claims are looked up in a name → claim mapping
-(the informer's cache), so every decision here is pure.
+The garbage collector carries out the policy through the claims' owners;
+this module decides what they should be (see `updated_owner_refs`). A claim
+whose reference to the set or pod carries another UID belongs to an earlier
+incarnation and is left alone; a claim controlled by someone else keeps
+only that controller. Claims are read through a name → claim lookup (the
+informer's cache), so every decision here is pure.
 """
 
 from __future__ import annotations
@@ -119,7 +112,14 @@ def _controller_ref_to(owner: Obj, gvk: tuple[str, str]) -> Obj:
 
 
 def updated_owner_refs(claim: Obj, sts: Obj, pod: Obj) -> list[Obj]:
-    """The claim's ownerReferences rewritten to follow the policy."""
+    """The claim's ownerReferences rewritten to follow the policy.
+
+        whenScaled  whenDeleted  owner of an ordinal's claim
+        Retain      Retain       nobody
+        Retain      Delete       the set
+        Delete      Retain       the pod, once its ordinal is scaled away
+        Delete      Delete       the set while in range, the pod once scaled away
+    """
     unexpected = has_unexpected_controller(claim, sts, pod)
     refs = [ref for ref in _refs(claim)
             if not (_matches_ref(ref, sts, _SET) or _matches_ref(ref, pod, _POD))]

@@ -1,14 +1,12 @@
 """ControllerRevisions of a StatefulSet, as pure functions.
 
-A revision records the pod template a set had at one point, as the patch that
-puts it back: `{"spec": {"template": {..., "$patch": "replace"}}}`, which is
-also what `kubectl rollout undo` applies. Its name is `<set>-<hash>`, the hash
-being FNV-1 (32 bit) over the patch's compact, key-sorted JSON followed by
-the set's collisionCount, spelled in the safe alphabet that avoids vowels;
-the `controller.kubernetes.io/hash` label repeats it. Revision numbers grow
-by one with each new template; returning to an older template renumbers that
-revision instead of duplicating it. `revisions_to_truncate` picks the
-revisions beyond revisionHistoryLimit that no pod and no status still uses.
+A revision records the set's pod template as the patch that restores it,
+`{"spec": {"template": {..., "$patch": "replace"}}}` (what `kubectl rollout
+undo` applies), named `<set>-<hash>`: FNV-1 over the patch's compact,
+key-sorted JSON and the collisionCount, spelled in an alphabet without
+vowels, and repeated in the `controller.kubernetes.io/hash` label. Numbers
+grow by one per new template; going back to an older template renumbers
+its revision instead of duplicating it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,306 @@
+"""One pod's worker: reconcile the runtime with the pod until the pod is gone.
+
+A worker loops: look at what the runtime holds for its pod, decide
+(`actions.compute_pod_actions`), act (create the sandbox, kill and start
+containers through `containers.ContainerOps`), report the status, then sleep
+until woken — by a change of the pod, a container state change seen by the
+relist, a probe result, or a back-off running out — or until the periodic
+resync. Once the pod is being deleted (or has vanished from the API) the
+worker terminates it: preStop hooks, SIGTERM, the grace period, SIGKILL,
+the final status, then the pod object's deletion with gracePeriodSeconds 0
+and a uid precondition, and the runtime's leftovers are removed.
+
+A pod whose containers are all done for good (restartPolicy Never or
+OnFailure) is finished: its sandbox is stopped and its containers kept, so
+its logs stay readable, until the pod is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from kubi.api.meta import parse_time
+from kubi.node.agent import dnsfiles
+from kubi.node.agent.actions import KillInfo, PodActions, compute_pod_actions, is_sidecar
+from kubi.node.agent.containers import ContainerOps, container_spec
+from kubi.node.agent.context import NodeContext
+from kubi.node.agent.podruntime import PodRuntime
+from kubi.node.agent.podstatus import StatusInputs, WaitingReason, build_pod_status
+from kubi.node.agent.probes import LIVENESS, STARTUP
+from kubi.node.runtime.base import RUNNING, SANDBOX_READY, Runtime, SandboxConfig
+
+log = logging.getLogger(__name__)
+
+RESYNC = 10.0
+ERROR_RETRY = 1.0
+
+
+def pod_key(pod: dict[str, Any]) -> str:
+    md = pod["metadata"]
+    return f"{md.get('namespace', '')}/{md['name']}"
+
+
+def log_directory(root: Path, pod: dict[str, Any]) -> Path:
+    """Where a pod's container logs live, as upstream lays out /var/log/pods."""
+    md = pod["metadata"]
+    return root / f"{md.get('namespace', '')}_{md['name']}_{md.get('uid', '')}"
+
+
+class PodWorker:
+    def __init__(self, ctx: NodeContext, runtime: Runtime, pod: dict[str, Any], *,
+                 handler: str = "host") -> None:
+        self.ctx = ctx
+        self.runtime = runtime
+        self.handler = handler
+        self.pod = pod
+        self.key = pod_key(pod)
+        self.uid: str = pod["metadata"].get("uid", "")
+        self.log_dir = log_directory(ctx.log_root, pod)
+        self.reasons: dict[str, WaitingReason] = {}
+        self.view = PodRuntime(self.uid)
+        self.pod_ip = (pod.get("status") or {}).get("podIP", "") or ""
+        stored_start = parse_time((pod.get("status") or {}).get("startTime"))
+        self.start_time = stored_start or ctx.clock()
+        self.finished = False
+        self.removed = False
+        self.done = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._network_warned = False
+        self.ops = ContainerOps(self)
+
+    # ---- what the agent calls
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"pod-{self.key}")
+
+    def update(self, pod: dict[str, Any]) -> None:
+        self.pod = pod
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def vanished(self) -> None:
+        """The pod is gone from the API: stop what runs without reporting."""
+        self.removed = True
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop working on the pod (the agent shuts down); its containers keep running."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def terminate_now(self) -> None:
+        """Shut the pod's containers down and remove them (the node is being drained)."""
+        await self.stop()
+        await self._terminate(report=False)
+
+    @property
+    def deleting(self) -> bool:
+        return bool(self.pod["metadata"].get("deletionTimestamp"))
+
+    # ---- the loop
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                if self.removed or self.deleting:
+                    await self._terminate(report=not self.removed)
+                    return
+                try:
+                    due = await self.sync()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("syncing pod %s failed", self.key)
+                    due = self.ctx.clock() + ERROR_RETRY
+                await self._sleep(due)
+        finally:
+            self.done.set()
+
+    async def _sleep(self, due: float | None) -> None:
+        timeout = RESYNC if due is None else max(0.0, min(RESYNC, due - self.ctx.clock()))
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    async def observe(self) -> PodRuntime:
+        sandboxes = [s for s in await self.runtime.list_pod_sandboxes() if s.uid == self.uid]
+        containers = []
+        for sandbox in sandboxes:
+            containers.extend(await self.runtime.list_containers(sandbox.id))
+        self.view = PodRuntime.collect(self.uid, sandboxes, containers)
+        if self.view.sandbox is not None and self.view.sandbox.ip:
+            self.pod_ip = self.view.sandbox.ip
+        return self.view
+
+    async def sync(self) -> float | None:
+        """One reconciliation; when to come back at the latest (None: on the next event)."""
+        view = await self.observe()
+        if self.finished:
+            self.report(view)
+            return None
+        probes = self.ctx.probes
+        actions = compute_pod_actions(self.pod, view,
+                                      liveness=lambda cid: probes.result(LIVENESS, cid),
+                                      startup=lambda cid: probes.result(STARTUP, cid))
+        if actions.kill_pod:
+            await self._kill_pod(view, actions)
+            if not actions.create_sandbox:
+                await self._finish()
+                return None
+        for info in actions.containers_to_kill.values():
+            if info.container_id not in {c.id for c in view.live()}:
+                continue
+            await self.ops.kill(info)
+        if actions.create_sandbox:
+            if not await self._create_sandbox():
+                self.report(await self.observe())
+                return self.ctx.clock() + self.ctx.retry_delay
+        due = await self._start_containers(actions)
+        view = await self.observe()
+        self.ops.ensure_probes(view)
+        await self.ops.prune(view)
+        self.report(view)
+        return due
+
+    async def _start_containers(self, actions: PodActions) -> float | None:
+        view = await self.observe() if (actions.create_sandbox or actions.containers_to_kill) \
+            else self.view
+        spec = self.pod.get("spec") or {}
+        due: float | None = None
+
+        def later(when: float | None) -> None:
+            nonlocal due
+            if when is not None:
+                due = when if due is None else min(due, when)
+
+        for idx in actions.init_to_start:
+            container = (spec.get("initContainers") or [])[idx]
+            started, retry = await self.ops.start(container, view, init=True)
+            later(retry)
+            if not started and not is_sidecar(container):
+                return due
+        for idx in actions.containers_to_start:
+            container = (spec.get("containers") or [])[idx]
+            _, retry = await self.ops.start(container, view, init=False)
+            later(retry)
+        return due
+
+    # ---- sandbox
+
+    async def _create_sandbox(self) -> bool:
+        spec = self.pod.get("spec") or {}
+        if not spec.get("hostNetwork") and not self.ctx.network_ready():
+            if not self._network_warned:
+                self._network_warned = True
+                self.ctx.event(self.pod, "", "Warning", "NetworkNotReady",
+                               "network is not ready: container runtime network not ready: "
+                               "NetworkReady=false reason:NetworkPluginNotReady message:the "
+                               "node has no podCIDR yet")
+            return False
+        md = self.pod["metadata"]
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        config = SandboxConfig(
+            name=md["name"], namespace=md.get("namespace", ""), uid=self.uid,
+            hostname=dnsfiles.pod_hostname(self.pod),
+            hosts_file=dnsfiles.hosts_file(self.pod, [], node_hosts=self.ctx.node_hosts()),
+            resolv_conf=dnsfiles.resolv_conf(self.pod, node_resolv=self.ctx.node_resolv()),
+            host_network=bool(spec.get("hostNetwork")),
+            share_process_namespace=bool(spec.get("shareProcessNamespace")),
+            log_directory=str(self.log_dir),
+            labels=dict(md.get("labels") or {}),
+            annotations=dict(md.get("annotations") or {}),
+            runtime_handler=self.handler)
+        try:
+            await self.runtime.run_pod_sandbox(config)
+        except Exception as exc:
+            log.warning("pod %s: creating the sandbox failed: %s", self.key, exc)
+            self.ctx.event(self.pod, "", "Warning", "FailedCreatePodSandBox",
+                           f"Failed to create pod sandbox: {exc}")
+            return False
+        return True
+
+    async def _stop_sandboxes(self, view: PodRuntime) -> None:
+        for sandbox in view.sandboxes:
+            if sandbox.state == SANDBOX_READY:
+                try:
+                    await self.runtime.stop_pod_sandbox(sandbox.id)
+                except Exception as exc:
+                    log.warning("pod %s: stopping sandbox failed: %s", self.key, exc)
+
+    # ---- stopping
+
+    async def _kill_pod(self, view: PodRuntime, actions: PodActions) -> None:
+        await self._kill_all(view, actions.containers_to_kill)
+        await self._stop_sandboxes(await self.observe())
+
+    async def _kill_all(self, view: PodRuntime, messages: dict[str, KillInfo]) -> None:
+        kills = [messages.get(c.id) or KillInfo(c.id, c.name) for c in view.live()]
+        await asyncio.gather(*(self.ops.kill(info) for info in kills))
+
+    async def _finish(self) -> None:
+        """Every container is done for good: stop the sandbox, report the end."""
+        self.finished = True
+        view = await self.observe()
+        await self._stop_sandboxes(view)
+        self.report(await self.observe())
+
+    async def _terminate(self, *, report: bool) -> None:
+        self.ctx.probes.stop_restarting_probes(self.uid)
+        view = await self.observe()
+        await self._kill_all(view, {})
+        await self._stop_sandboxes(await self.observe())
+        view = await self.observe()
+        if report:
+            self.report(view, terminal=True)
+            self.ctx.statuses.delete_pod(self.key, self.uid)
+        await self._remove(view)
+
+    async def _remove(self, view: PodRuntime) -> None:
+        self.ctx.probes.forget_pod(self.uid)
+        for c in view.containers:
+            try:
+                await self.runtime.remove_container(c.id)
+            except Exception as exc:
+                log.debug("pod %s: removing container %s: %s", self.key, c.id, exc)
+        for sandbox in view.sandboxes:
+            try:
+                await self.runtime.remove_pod_sandbox(sandbox.id)
+            except Exception as exc:
+                log.warning("pod %s: removing sandbox failed: %s", self.key, exc)
+        shutil.rmtree(self.log_dir, ignore_errors=True)
+        from kubi.node.agent.backoff import pod_key_prefix
+
+        self.ctx.backoff.forget_prefix(pod_key_prefix(self.pod))
+
+    # ---- status
+
+    def report(self, view: PodRuntime, *, terminal: bool = False) -> None:
+        probes = self.ctx.probes
+        terminal = terminal or (self.finished and not view.running())
+        inputs = StatusInputs(
+            host_ip=self.ctx.host_ip, scheme=self.ctx.scheme, pod_ip=self.pod_ip,
+            start_time=self.start_time, terminal=terminal, reasons=dict(self.reasons),
+            started=lambda s: probes.started(s, container_spec(self.pod, s.name)),
+            ready=lambda s: probes.ready(s, container_spec(self.pod, s.name)))
+        status = build_pod_status(self.pod, view, inputs)
+        self.ctx.statuses.set_status(self.key, self.uid, status)
+
+    # ---- what the endpoint asks
+
+    def running(self, container_id: str) -> bool:
+        return any(c.id == container_id and c.state == RUNNING for c in self.view.containers)

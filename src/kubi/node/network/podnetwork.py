@@ -1,0 +1,192 @@
+"""The node's pod network: one bridge, a veth pair per pod, blackhole routes.
+
+The bridge (`kubi0`) holds the first address of the node's podCIDR, which
+is every pod's default gateway. A pod gets a veth pair: `eth0` with its
+address inside its network namespace, the other end plugged into the
+bridge. Node-to-pod and pod-to-pod traffic on one node is bridged or
+delivered locally, so IP forwarding stays as the machine had it and no NAT
+is added: nothing here routes traffic off the machine. On the contrary,
+unreachable routes for the whole pod and service ranges (10.42.0.0/16,
+10.43.0.0/16) make sure that no packet addressed there ever leaves; the
+bridge's own /24 is more specific and wins for local pods.
+
+A pod's network namespace is pinned by a bind mount at
+`<state>/netns/<sandbox id>` (as `ip netns` does), inside a directory that
+is itself a shared mount so that unmounting it also removes the copies other
+mount namespaces took. Addresses are kept by ipam.py; what this network
+created on the node (bridge, routes) is recorded so teardown removes exactly
+that and nothing it found already there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubi.node.network.iproute import NetworkError, ip_batch
+from kubi.node.network.ipam import Ipam, gateway_address
+from kubi.node.runtime.host import linux
+from kubi.node.runtime.host.state import read_json, write_json
+
+DEFAULT_BLACKHOLES = ("10.42.0.0/16", "10.43.0.0/16")
+POD_INTERFACE = "eth0"
+
+
+@dataclass
+class PodInterface:
+    ip: str
+    netns_path: str
+    host_veth: str
+    gateway: str
+    prefix_length: int
+
+
+def host_veth_name(sandbox_id: str) -> str:
+    """The node-side end of a pod's veth pair (at most 15 characters)."""
+    return f"kv{sandbox_id[:12]}"
+
+
+def bridge_mac(bridge: str) -> str:
+    """A fixed, locally administered MAC, so the bridge's address does not change
+    as ports come and go (it otherwise takes the lowest port's)."""
+    digest = hashlib.sha256(bridge.encode()).digest()
+    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
+
+
+class PodNetwork:
+    def __init__(self, node_cidr: str, state_dir: str | Path, bridge: str = "kubi0", *,
+                 blackholes: tuple[str, ...] = DEFAULT_BLACKHOLES) -> None:
+        net = ipaddress.ip_network(node_cidr, strict=False)
+        self.cidr = str(net)
+        self.prefix_length = net.prefixlen
+        self.gateway = gateway_address(self.cidr)
+        self.bridge = bridge
+        self.blackholes = blackholes
+        self.state_dir = Path(state_dir)
+        self.netns_dir = self.state_dir / "netns"
+        self.ipam = Ipam(self.state_dir / "ipam.json", self.cidr)
+        self._record_path = self.state_dir / "network.json"
+        self._started = False
+
+    # ---- node setup ------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the bridge and routes if missing; forget pods that are gone."""
+        self.netns_dir.mkdir(parents=True, exist_ok=True)
+        linux.ensure_shared_mount(str(self.netns_dir))
+        record = read_json(self._record_path) or {}
+        created: list[str] = list(record.get("created", []))
+        if not os.path.exists(f"/sys/class/net/{self.bridge}"):
+            await ip_batch([f"link add {self.bridge} type bridge",
+                            f"link set {self.bridge} address {bridge_mac(self.bridge)}"])
+            if "bridge" not in created:
+                created.append("bridge")
+        await ip_batch([f"addr replace {self.gateway}/{self.prefix_length} dev {self.bridge}",
+                        f"link set {self.bridge} up"])
+        for prefix in self.blackholes:
+            errors = await ip_batch([f"route add unreachable {prefix}"], force=True)
+            if not errors.strip() and f"route:{prefix}" not in created:
+                created.append(f"route:{prefix}")
+        write_json(self._record_path, {"bridge": self.bridge, "cidr": self.cidr,
+                                       "created": created})
+        await self._forget_stale()
+        self._started = True
+
+    async def _forget_stale(self) -> None:
+        pinned = set(linux.mounts_under(str(self.netns_dir)))
+        for owner in self.ipam.allocations():
+            if str(self._netns_path(owner)) not in pinned:
+                await self.remove_pod(owner)
+
+    # ---- pods ----------------------------------------------------------------
+
+    def _netns_path(self, sandbox_id: str) -> Path:
+        return self.netns_dir / sandbox_id
+
+    def netns_path(self, sandbox_id: str) -> str:
+        return str(self._netns_path(sandbox_id))
+
+    def _pin_netns(self, sandbox_id: str, pid: int) -> str:
+        path = self._netns_path(sandbox_id)
+        if str(path) in linux.mounts_under(str(path)):
+            return str(path)
+        fd = os.open(path, os.O_CREAT | os.O_RDONLY | os.O_CLOEXEC, 0o444)
+        os.close(fd)
+        linux.mount(f"/proc/{pid}/ns/net", str(path), None, linux.MS_BIND)
+        return str(path)
+
+    async def add_pod(self, sandbox_id: str, pid: int) -> PodInterface:
+        """Connect the network namespace of process `pid` to the bridge."""
+        netns = self._pin_netns(sandbox_id, pid)
+        veth = host_veth_name(sandbox_id)
+        try:
+            ip = self.ipam.allocate(sandbox_id)
+            await ip_batch([
+                f"link add {veth} type veth peer name {POD_INTERFACE} netns {netns}",
+                f"link set {veth} master {self.bridge} up",
+            ])
+            await ip_batch([
+                f"addr add {ip}/{self.prefix_length} dev {POD_INTERFACE}",
+                f"link set {POD_INTERFACE} up",
+                f"route add default via {self.gateway} dev {POD_INTERFACE}",
+            ], netns=netns)
+        except BaseException:
+            await asyncio.shield(self.remove_pod(sandbox_id))
+            raise
+        return PodInterface(ip=ip, netns_path=netns, host_veth=veth, gateway=self.gateway,
+                            prefix_length=self.prefix_length)
+
+    async def remove_pod(self, sandbox_id: str) -> None:
+        """Delete the pod's veth, unpin its namespace and free its address; a
+        pod that is already (partly) gone is fine."""
+        veth = host_veth_name(sandbox_id)
+        if os.path.exists(f"/sys/class/net/{veth}"):
+            await ip_batch([f"link del {veth}"], force=True)
+        path = self._netns_path(sandbox_id)
+        for point in linux.mounts_under(str(path)):
+            with contextlib.suppress(OSError):
+                linux.umount(point)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        self.ipam.release(sandbox_id)
+
+    # ---- teardown ------------------------------------------------------------
+
+    async def teardown_all(self) -> None:
+        """Remove every pod's wiring, then the bridge and routes this network
+        created, the namespace directory's mount and the state files."""
+        owners = set(self.ipam.allocations())
+        if self.netns_dir.is_dir():
+            owners |= {p.name for p in self.netns_dir.iterdir()}
+        for owner in owners:
+            await self.remove_pod(owner)
+        record = read_json(self._record_path) or {}
+        created = record.get("created", [])
+        commands = []
+        if os.path.exists(f"/sys/class/net/{self.bridge}"):
+            # Ports left on our bridge can only be ours.
+            ports = Path(f"/sys/class/net/{self.bridge}/brif")
+            commands += [f"link del {p.name}" for p in ports.iterdir()] if ports.is_dir() else []
+            if "bridge" in created:
+                commands.append(f"link del {self.bridge}")
+            else:
+                commands.append(f"addr del {self.gateway}/{self.prefix_length} dev {self.bridge}")
+        commands += [f"route del unreachable {c.split(':', 1)[1]}"
+                     for c in created if c.startswith("route:")]
+        if commands:
+            await ip_batch(commands, force=True)
+        linux.unmount_tree(str(self.netns_dir))
+        with contextlib.suppress(OSError):
+            self.netns_dir.rmdir()
+        self.ipam.remove()
+        with contextlib.suppress(FileNotFoundError):
+            self._record_path.unlink()
+        self._started = False
+
+
+__all__ = ["PodNetwork", "PodInterface", "NetworkError", "host_veth_name"]

@@ -1,0 +1,267 @@
+"""The Linux system calls the host runtime needs that Python 3.11 lacks.
+
+`setns`, `unshare`, `mount`, `umount2` and `prctl` are called through libc
+with ctypes; the rest of the module reads /proc: a process's start time (so a
+recorded pid is only trusted while it still names the same process) and the
+mount table. Everything here is synchronous and cheap, so it is safe to call
+both from the event loop and from a freshly forked child before exec.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import signal
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
+MS_SHARED = 0x100000
+
+MNT_DETACH = 0x2
+
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+PR_SET_CHILD_SUBREAPER = 36
+
+# /proc/<pid>/ns/<name> for each namespace a pod can hold.
+NAMESPACE_FLAGS = {
+    "net": CLONE_NEWNET,
+    "uts": CLONE_NEWUTS,
+    "ipc": CLONE_NEWIPC,
+    "pid": CLONE_NEWPID,
+    "mnt": CLONE_NEWNS,
+}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                        ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                        ctypes.c_ulong]
+
+T = TypeVar("T")
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def _bytes(value: str | None) -> bytes | None:
+    return None if value is None else os.fsencode(value)
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    _check(_libc.setns(fd, nstype), "setns")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), "unshare")
+
+
+def mount(source: str | None, target: str, fstype: str | None = None, flags: int = 0,
+          data: str | None = None) -> None:
+    result = _libc.mount(_bytes(source), os.fsencode(target), _bytes(fstype), flags,
+                         _bytes(data))
+    _check(result, f"mount {target}")
+
+
+def umount(target: str, flags: int = MNT_DETACH) -> None:
+    _check(_libc.umount2(os.fsencode(target), flags), f"umount {target}")
+
+
+def prctl(option: int, arg: int) -> None:
+    _check(_libc.prctl(option, arg, 0, 0, 0), "prctl")
+
+
+def set_process_name(name: str) -> None:
+    """The name `ps` shows (comm), at most 15 bytes."""
+    buf = ctypes.create_string_buffer(name.encode()[:15])
+    _check(_libc.prctl(PR_SET_NAME, ctypes.cast(buf, ctypes.c_void_p).value or 0, 0, 0, 0),
+           "prctl")
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    prctl(PR_SET_PDEATHSIG, sig)
+
+
+def become_subreaper() -> None:
+    """Orphaned descendants are re-parented to us (and reaped by us), not to init."""
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+# ---- processes ----------------------------------------------------------------------
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (clock ticks after boot); None when gone.
+
+    A pid together with its start time names one process for good: pids are
+    reused, start times of reused pids differ.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name may hold spaces and parentheses; fields resume after the last ')'.
+    fields = data[data.rindex(b")") + 2:].split()
+    if fields[0] == b"Z":
+        return None
+    return int(fields[19])
+
+
+def process_alive(pid: int | None, start_time: int | None) -> bool:
+    if not pid or start_time is None:
+        return False
+    return process_start_time(pid) == start_time
+
+
+def signal_process(pid: int | None, start_time: int | None, sig: int) -> bool:
+    """Signal the process only while it is still the one recorded; True if sent."""
+    if not process_alive(pid, start_time):
+        return False
+    assert pid is not None
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def open_pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+
+
+# ---- namespaces -------------------------------------------------------------------
+
+
+def open_namespaces(pid: int, start_time: int, names: list[str]) -> dict[str, int]:
+    """Open /proc/<pid>/ns/<name> for each name, checking afterwards that `pid`
+    was still the recorded process (else the fds could belong to a newcomer)."""
+    fds: dict[str, int] = {}
+    try:
+        for name in names:
+            fds[name] = os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+        if process_start_time(pid) != start_time:
+            raise ProcessLookupError(errno.ESRCH, f"process {pid} is gone")
+    except BaseException:
+        for fd in fds.values():
+            os.close(fd)
+        raise
+    return fds
+
+
+@contextlib.contextmanager
+def in_netns(path: str) -> Iterator[None]:
+    """Run the body with the calling thread in the network namespace at `path`.
+
+    Only this thread moves, and only for the body; sockets created meanwhile
+    stay in that namespace for their whole life, which is how a connection
+    into a pod is made from the node.
+    """
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            setns(target, CLONE_NEWNET)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            setns(own, CLONE_NEWNET)
+    finally:
+        os.close(own)
+
+
+def call_in_netns(path: str, fn: Callable[[], T]) -> T:
+    with in_netns(path):
+        return fn()
+
+
+# ---- mounts -----------------------------------------------------------------------
+
+
+def _unescape(field: str) -> str:
+    # mountinfo writes space, tab, newline and backslash as \ooo.
+    out, i = [], 0
+    while i < len(field):
+        code = field[i + 1:i + 4]
+        if field[i] == "\\" and len(code) == 3 and code.isdigit():
+            out.append(chr(int(code, 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def mount_points(pid: str = "self") -> list[tuple[str, str]]:
+    """(mount point, optional fields such as `shared:5`) in mount order."""
+    result = []
+    with open(f"/proc/{pid}/mountinfo") as f:
+        for line in f:
+            parts = line.split()
+            sep = parts.index("-")
+            result.append((_unescape(parts[4]), " ".join(parts[6:sep])))
+    return result
+
+
+def is_mount_point(path: str) -> bool:
+    path = os.path.realpath(path)
+    return any(point == path for point, _ in mount_points())
+
+
+def mounts_under(path: str) -> list[str]:
+    """Mount points at or below `path`, deepest first (the order to unmount them)."""
+    path = os.path.realpath(path)
+    prefix = path.rstrip("/") + "/"
+    found = [p for p, _ in mount_points() if p == path or p.startswith(prefix)]
+    return sorted(set(found), key=lambda p: (p.count("/"), p), reverse=True)
+
+
+def ensure_shared_mount(path: str) -> None:
+    """Make `path` a mount point with shared propagation, as `ip netns` does for
+    /run/netns.
+
+    Mount namespaces created later copy the mounts below `path`; when these are
+    shared, unmounting one on the node also removes its copies, so a pod's
+    netns or tmpfs is not kept alive by another pod's container.
+    """
+    path = os.path.realpath(path)
+    points = mount_points()
+    if not any(p == path for p, _ in points):
+        mount(path, path, None, MS_BIND | MS_REC)
+    mount(None, path, None, MS_SHARED)
+
+
+def unmount_tree(path: str) -> None:
+    """Detach every mount at or below `path`; missing ones are fine."""
+    for point in mounts_under(path):
+        with contextlib.suppress(OSError):
+            umount(point, MNT_DETACH)
