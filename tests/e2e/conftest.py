@@ -56,9 +56,15 @@ def kubectl_version() -> str:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    """One kubi per module. A module that tests the API server alone sets
+    `CLUSTER_ARGS = ("--no-controllers",)`, so no controller changes its objects."""
     with Cluster(
-        tmp_path_factory.mktemp("kubi"), kubectl_version=primary_kubectl_version()
+        tmp_path_factory.mktemp("kubi"),
+        kubectl_version=primary_kubectl_version(),
+        extra_args=getattr(request.module, "CLUSTER_ARGS", ()),
     ) as running:
         yield running
 

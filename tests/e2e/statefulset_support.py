@@ -76,8 +76,9 @@ def get_json(cluster: Cluster, *args: str) -> Any:
 
 
 def pod_names(cluster: Cluster, namespace: str) -> list[str]:
+    """Every pod in the namespace, terminating ones included."""
     pods = get_json(cluster, "pods", "-n", namespace)["items"]
-    return sorted(p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp"))
+    return sorted(p["metadata"]["name"] for p in pods)
 
 
 def first_index(lines: list[str], pattern: str) -> int:
@@ -98,7 +99,9 @@ async def run(kubeconfig: Path, nodes: int) -> None:
     manager = ControllerManager(client, identity=f"sts-e2e-{uuid.uuid4()}",
                                 controllers=[statefulset_controller], leader_election=False)
     scheduler = Scheduler(client)
-    sim = SimNodes(client, count=nodes, start_delay=0.3)
+    # Containers take a moment to stop, as real ones do: `kubectl delete` must
+    # see the old pod terminating before the controller brings its successor.
+    sim = SimNodes(client, count=nodes, start_delay=0.3, stop_delay=1.0)
     try:
         await sim.start()
         scheduler.start()

@@ -35,6 +35,9 @@ from tests.e2e.deployment_support import (
 )
 from tests.e2e.harness import Cluster
 
+# These tests are about the API server itself: no controller touches their objects.
+CLUSTER_ARGS = ("--no-controllers",)
+
 NOT_FOUND = f'Error from server (NotFound): deployments.apps "{DEPLOYMENT}" not found'
 
 

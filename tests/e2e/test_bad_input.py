@@ -21,6 +21,9 @@ import pytest
 from tests.e2e.direct import Direct
 from tests.e2e.harness import Cluster
 
+# These tests are about the API server itself: no controller touches their objects.
+CLUSTER_ARGS = ("--no-controllers",)
+
 NS = "bad-input"
 CM_PATH = f"/api/v1/namespaces/{NS}/configmaps"
 DEPLOY_PATH = f"/apis/apps/v1/namespaces/{NS}/deployments"

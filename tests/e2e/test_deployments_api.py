@@ -38,6 +38,9 @@ from tests.e2e.deployment_support import (
 )
 from tests.e2e.harness import Cluster
 
+# These tests are about the API server itself: no controller touches their objects.
+CLUSTER_ARGS = ("--no-controllers",)
+
 # The seed Deployment's cells in the columns `-o wide` adds.
 WIDE_CELLS = {"CONTAINERS": "nginx", "IMAGES": "nginx:1.14.2", "SELECTOR": "app=nginx"}
 

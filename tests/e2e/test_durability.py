@@ -25,6 +25,9 @@ import pytest
 from tests.e2e.direct import Direct
 from tests.e2e.harness import Cluster, free_port
 
+# These tests are about the API server itself: no controller touches their objects.
+CLUSTER_ARGS = ("--no-controllers",)
+
 NS = "burst"
 CM_PATH = f"/api/v1/namespaces/{NS}/configmaps"
 WRITERS = 4

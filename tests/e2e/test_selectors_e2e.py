@@ -17,6 +17,9 @@ import pytest
 from tests.e2e.direct import Direct
 from tests.e2e.harness import Cluster
 
+# These tests are about the API server itself: no controller touches their objects.
+CLUSTER_ARGS = ("--no-controllers",)
+
 Kubectl = partial[CompletedProcess[str]]
 NAMESPACE = "selectors"
 

@@ -18,6 +18,9 @@ import pytest
 from tests.e2e.harness import Cluster, CommandFailed
 from tests.e2e.tables import by_name, columns
 
+# These tests are about the API server itself: no controller touches their objects.
+CLUSTER_ARGS = ("--no-controllers",)
+
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed"
 
 PV_COLUMNS = [

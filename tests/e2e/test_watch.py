@@ -32,6 +32,9 @@ from tests.e2e.deployment_support import (
 from tests.e2e.harness import Cluster
 from tests.tools.background import Background, WaitTimeout
 
+# These tests are about the API server itself: no controller touches their objects.
+CLUSTER_ARGS = ("--no-controllers",)
+
 
 def pod_manifest(name: str, namespace: str, labels: dict[str, str] | None = None) -> str:
     """A one-container pod, as JSON for kubectl's stdin."""

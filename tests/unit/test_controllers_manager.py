@@ -75,7 +75,7 @@ async def test_indexes_follow_adds_updates_and_deletes() -> None:
 async def test_manager_without_election_runs_the_controllers() -> None:
     api = FakeAPI()
     manager = ControllerManager(api, identity="solo",  # type: ignore[arg-type]
-                                controllers=default_controllers(), leader_election=False)
+                                controllers=default_controllers()[:2], leader_election=False)
     manager.start()
     await asyncio.wait_for(manager.running.wait(), 2)
     assert [c.name for c in manager.controllers] == ["replicaset", "replicationcontroller"]

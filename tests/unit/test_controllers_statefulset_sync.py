@@ -18,6 +18,7 @@ from kubi.controllers.manager import ControllerContext
 from kubi.controllers.podcontrol import PODS
 from kubi.controllers.statefulset import StatefulSetController
 from kubi.controllers.statefulset.control import STATEFULSETS
+from kubi.controllers.statefulset.controller import PendingWrites
 from tests.unit.controllers_fakeapi import FakeAPI
 
 Obj = dict[str, Any]
@@ -333,3 +334,21 @@ async def test_old_revisions_beyond_the_limit_are_deleted(harness: Harness) -> N
     await eventually(lambda: len(harness.api.items("controllerrevisions", "demo")) == 2)
     assert harness.api.count("delete", "controllerrevisions") == 2
     assert {r["revision"] for r in harness.api.items("controllerrevisions", "demo")} == {3, 4}
+
+
+def test_pending_writes_hold_a_set_until_seen_or_expired() -> None:
+    now = [0.0]
+    pending = PendingWrites(clock=lambda: now[0], timeout=60)
+    sts = {"metadata": {"name": "web", "namespace": "demo"}}
+    pod = {"metadata": {"name": "web-0", "namespace": "demo"}}
+    pending.expect(sts, pod, "create")
+    assert pending.waiting("demo/web") and not pending.waiting("demo/other")
+    assert pending.observed("demo/web-0", "delete") is None
+    assert pending.observed("demo/web-0", "create") == "demo/web"
+    assert not pending.waiting("demo/web")
+    pending.expect(sts, pod, "delete")
+    pending.failed(pod, "delete")
+    assert not pending.waiting("demo/web")
+    pending.expect(sts, pod, "delete")
+    now[0] = 61.0
+    assert not pending.waiting("demo/web")  # the event was lost: give up waiting

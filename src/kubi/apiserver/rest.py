@@ -269,15 +269,19 @@ class Registry:
                 new_md.pop(key, None)
         new_md.pop("resourceVersion", None)
         if subresource == "status":
-            # Status writes change status only (upstream's ResetObjectMetaForStatus).
-            status = new.get("status")
-            new = orjson.loads(orjson.dumps(old))
-            new["metadata"].pop("resourceVersion", None)
-            if status is not None:
-                new["status"] = status
-            else:
-                new.pop("status", None)
-            new_md = new["metadata"]
+            # A status write keeps the stored spec (and whatever else is not
+            # metadata or status); per kind, some metadata is kept too.
+            for key in list(new):
+                if key not in ("apiVersion", "kind", "metadata", "status"):
+                    del new[key]
+            for key, value in old.items():
+                if key not in ("metadata", "status"):
+                    new[key] = value
+            for key in _STATUS_KEEPS_META.get(rt.kind, ()):
+                if key in old_md:
+                    new_md[key] = old_md[key]
+                else:
+                    new_md.pop(key, None)
         elif _status_subresource(rt) and subresource == "":
             if "status" in old:
                 new["status"] = old["status"]
@@ -541,6 +545,15 @@ class Registry:
 
 # ObjectMeta collections that upstream's encoding drops when empty (omitempty).
 _OMIT_EMPTY_META = ("labels", "annotations", "finalizers", "ownerReferences", "managedFields")
+
+
+# Metadata a status write may not change, beyond the server-owned fields
+# (upstream's status strategies: Deployments keep their labels, pods their
+# owner references).
+_STATUS_KEEPS_META: dict[str, tuple[str, ...]] = {
+    "Deployment": ("labels",),
+    "Pod": ("ownerReferences",),
+}
 
 
 def _encode(obj: dict) -> bytes:

@@ -51,11 +51,13 @@ async def run_components(kubeconfig: Path, *, controllers: bool = True,
     try:
         if controllers:
             from kubi.controllers import ControllerManager, default_controllers
+            from kubi.controllers.rootcacert import ca_pem_from_kubeconfig
 
             client = Client.from_kubeconfig(kubeconfig, user_agent="kube-controller-manager/kubi")
             clients.append(client)
+            factories = default_controllers(ca_pem_from_kubeconfig(kubeconfig))
             manager = ControllerManager(client, identity=identity or _unique_identity(),
-                                        controllers=default_controllers())
+                                        controllers=factories)
             tasks.append(manager.start())
             stoppers.append(manager.stop)
         if scheduler:

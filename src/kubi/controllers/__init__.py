@@ -6,6 +6,8 @@ indexed informers, expectations, pod ownership) serve every controller;
 `default_controllers()` lists the ones `kubi up` starts.
 """
 
+import functools
+
 from kubi.controllers.events import EventBroadcaster, EventRecorder
 from kubi.controllers.informers import IndexedInformer, SharedInformers
 from kubi.controllers.leader import LeaderElector
@@ -14,8 +16,32 @@ from kubi.controllers.replicaset import replicaset_controller, replication_contr
 from kubi.controllers.workqueue import QueueShutDown, WorkQueue
 
 
-def default_controllers() -> list[ControllerFactory]:
-    return [replicaset_controller, replication_controller]
+def default_controllers(ca_pem: bytes | None = None) -> list[ControllerFactory]:
+    """The controllers `kubi up` runs; `ca_pem` is the cluster CA that the
+    root-CA publisher puts in every namespace's `kube-root-ca.crt`."""
+    from kubi.controllers.deployment import deployment_controller
+    from kubi.controllers.garbagecollector import garbagecollector_controller
+    from kubi.controllers.namespace import namespace_controller
+    from kubi.controllers.nodeipam import nodeipam_controller
+    from kubi.controllers.nodelifecycle import nodelifecycle_controller
+    from kubi.controllers.rootcacert import root_ca_publisher
+    from kubi.controllers.serviceaccounts import serviceaccounts_controller
+    from kubi.controllers.tainteviction import taint_eviction_controller
+
+    factories: list[ControllerFactory] = [
+        replicaset_controller,
+        replication_controller,
+        deployment_controller,
+        garbagecollector_controller,
+        namespace_controller,
+        serviceaccounts_controller,
+        nodelifecycle_controller,
+        taint_eviction_controller,
+        nodeipam_controller,
+    ]
+    if ca_pem:
+        factories.append(functools.partial(root_ca_publisher, ca_pem=ca_pem))
+    return factories
 
 
 __all__ = [

@@ -7,7 +7,9 @@ Conflict and is retried rather than applied), deletes; Deployment status
 writes; events recorded as `deployment-controller`; and requeues for the
 progress deadline. After a Deployment write the local copy takes the new
 resourceVersion, so a second write in the same sync does not conflict with
-the first.
+the first; and the versions replaced are remembered, so that `cache_is_stale`
+can tell a sync to wait for the watch to deliver its own earlier writes
+instead of acting on them again (and failing with a Conflict).
 
 The Deployment's revision annotation travels with the status write, as
 upstream's does: a Deployment's status writes may change its annotations,
@@ -46,9 +48,31 @@ class DeploymentActions:
         self.recorder = recorder
         self.queue = queue
         self.clock = clock
+        # (resource, namespace/name) -> resourceVersions this controller replaced.
+        self._superseded: dict[tuple[str, str], set[str]] = {}
 
     def now(self) -> float:
         return self.clock()
+
+    def cache_is_stale(self, resource: Resource, cached: Obj) -> bool:
+        """True while the cache still holds a version this controller has since replaced."""
+        key = (resource.plural, object_key(cached))
+        versions = self._superseded.get(key)
+        if not versions:
+            return False
+        if cached["metadata"].get("resourceVersion") in versions:
+            return True
+        del self._superseded[key]  # the cache caught up
+        return False
+
+    def forget(self, resource: Resource, key: str) -> None:
+        self._superseded.pop((resource.plural, key), None)
+
+    def _written(self, resource: Resource, before: Obj, written: Obj) -> None:
+        old = (before.get("metadata") or {}).get("resourceVersion")
+        new = (written.get("metadata") or {}).get("resourceVersion")
+        if old and new and old != new:
+            self._superseded.setdefault((resource.plural, object_key(before)), set()).add(old)
 
     def event(self, d: Obj, event_type: str, reason: str, message: str) -> None:
         self.recorder.event(d, event_type, reason, message, kind="Deployment",
@@ -69,6 +93,7 @@ class DeploymentActions:
     async def update_replica_set(self, rs: Obj) -> Obj:
         # Objects from a list come without apiVersion and kind; a PUT names both.
         updated: Obj = await self.client.replace(REPLICASETS, {**_REPLICASET_TYPE, **rs})
+        self._written(REPLICASETS, rs, updated)
         return updated
 
     async def delete_replica_set(self, rs: Obj) -> None:
@@ -94,8 +119,8 @@ class DeploymentActions:
                                               patch_type="merge")
             self._adopt_version(d, written)
 
-    @staticmethod
-    def _adopt_version(d: Obj, written: Obj) -> None:
+    def _adopt_version(self, d: Obj, written: Obj) -> None:
+        self._written(DEPLOYMENTS, d, written)
         version = (written.get("metadata") or {}).get("resourceVersion")
         if version:
             d["metadata"]["resourceVersion"] = version

@@ -225,7 +225,11 @@ class DeploymentController(QueueController):
         started = time.monotonic()
         cached = self.deployments.get(key)
         if cached is None:
+            self.actions.forget(DEPLOYMENTS, key)
             log.debug("deployment %s has been deleted", key)
+            return
+        if self.actions.cache_is_stale(DEPLOYMENTS, cached):
+            # The watch has yet to deliver our own last write; it requeues the key.
             return
         d = copy.deepcopy(cached)
         try:
@@ -238,6 +242,8 @@ class DeploymentController(QueueController):
             return
         try:
             rs_list = await self._claim_replica_sets(d, selector)
+            if any(self.actions.cache_is_stale(REPLICASETS, rs) for rs in rs_list):
+                return  # likewise for a ReplicaSet: its update brings the Deployment back
             await self._sync_deployment(d, rs_list)
         except StatusError as err:
             # Every write fails in a namespace being deleted: nothing to retry.

@@ -212,7 +212,10 @@ class StatefulSetController(QueueController):
             self.pending.forget(key)
             return
         if self.pending.waiting(key):
-            return  # the informer event for our last pod write will bring the key back
+            # The informer event for our last pod write brings the key back; the
+            # timer is for the event that never comes.
+            self.queue.add_after(key, PENDING_WRITE_TIMEOUT)
+            return
         try:
             selector = selector_from_label_selector((sts.get("spec") or {}).get("selector"))
         except SelectorParseError as err:

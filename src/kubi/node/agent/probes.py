@@ -131,19 +131,28 @@ class ProbeManager:
     # ---- lifecycle of the probe tasks
 
     def ensure(self, pod: dict[str, Any], container: dict[str, Any], status: ContainerStatus,
-               pod_ip: str, pod_key: str) -> None:
-        """Start the probes of a running container, once."""
+               pod_ip: str, pod_key: str, *, was_started: bool = False,
+               was_ready: bool = False) -> None:
+        """Start the probes of a running container, once.
+
+        A container adopted after a restart of the agent keeps the started and
+        ready states its last report showed, instead of flapping to unready
+        until its probes pass again."""
         if status.id in self._containers:
             return
         probes = _ContainerProbes(pod_key, pod["metadata"].get("uid", ""))
         self._containers[status.id] = probes
-        if not container.get("startupProbe"):
+        if not container.get("startupProbe") or was_started:
             probes.started.set()
         for kind in KINDS:
             spec = container.get(f"{kind}Probe")
             if not spec:
                 continue
-            probes.trackers[kind] = ProbeTracker.for_probe(kind, spec)
+            tracker = probes.trackers[kind] = ProbeTracker.for_probe(kind, spec)
+            if (kind == STARTUP and was_started) or (kind == READINESS and was_ready):
+                tracker.result = tracker.last = SUCCESS
+            if kind == STARTUP and was_started:
+                continue
             target = Target(self.runtime_for(status.sandbox_id), status.id, container, pod_ip)
             probes.tasks.append(asyncio.create_task(
                 self._run(pod, kind, spec, status, target, probes),

@@ -25,6 +25,7 @@ from typing import Any
 
 from kubi.api.meta import parse_time
 from kubi.node.agent import dnsfiles
+from kubi.node.agent.backoff import pod_key_prefix
 from kubi.node.agent.actions import KillInfo, PodActions, compute_pod_actions, is_sidecar
 from kubi.node.agent.containers import ContainerOps, container_spec
 from kubi.node.agent.context import NodeContext
@@ -283,8 +284,6 @@ class PodWorker:
             except Exception as exc:
                 log.warning("pod %s: removing sandbox failed: %s", self.key, exc)
         shutil.rmtree(self.log_dir, ignore_errors=True)
-        from kubi.node.agent.backoff import pod_key_prefix
-
         self.ctx.backoff.forget_prefix(pod_key_prefix(self.pod))
 
     # ---- status

@@ -164,22 +164,20 @@ class Cgroups:
             time.sleep(0.005)
 
     def remove(self, relative: str) -> None:
-        """Remove the group (killing what is left in it), then its parents below
-        the root while they are empty."""
+        """Remove the group, killing what is left in it."""
         if not self.available:
             return
         self.kill_all(relative)
         for base in self._bases():
-            top = base / self.root
-            d = top / relative
-            self._remove_tree(d)
-            parent = d.parent
-            while parent != top and top in parent.parents:
-                try:
-                    parent.rmdir()
-                except OSError:
-                    break
-                parent = parent.parent
+            self._remove_tree(base / self.root / relative)
+
+    def remove_if_empty(self, relative: str) -> None:
+        """Remove the group if no process or child group is left in it."""
+        if not self.available:
+            return
+        for base in self._bases():
+            with contextlib.suppress(OSError):
+                (base / self.root / relative).rmdir()
 
     def _remove_tree(self, d: Path) -> None:
         if not d.is_dir():

@@ -1,0 +1,523 @@
+"""HostRuntime: the `host` handler of the runtime interface (base.Runtime).
+
+A sandbox is a holder process owning the pod's network, UTS, IPC and PID
+namespaces, its network namespace wired to the node bridge by PodNetwork,
+plus the pod's hosts/resolv.conf/hostname files and a /dev/shm tmpfs under
+the state directory. A container is a node process started by a shim in
+those namespaces, in its own mount namespace and cgroup. Holders and shims
+are forked by the launcher, so they (and the pods) outlive the agent; on
+start a new HostRuntime reads the records on disk, checks each recorded
+process by pid and start time, and watches the live ones through pidfds,
+which is how a restarted agent adopts running pods. `close()` leaves pods
+running; `destroy_all()` removes every trace (processes, mounts, veths,
+netns, cgroups, the launcher).
+
+Without root there is no isolation: pods are plain processes on the node's
+network, without hostname, DNS files, volume mounts or resource limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import secrets
+import signal
+import socket
+import time
+from pathlib import Path
+
+from kubi.node.network import PodNetwork
+from kubi.node.runtime.base import (
+    CREATED,
+    RUNNING,
+    ContainerConfig,
+    ContainerStatus,
+    RuntimeError_,
+    SandboxConfig,
+    SandboxStatus,
+)
+from kubi.node.runtime.host import linux
+from kubi.node.runtime.host.cgroups import Cgroups
+from kubi.node.runtime.host.client import LauncherClient
+from kubi.node.runtime.host.container import container_env
+from kubi.node.runtime.host.logfile import MAX_BYTES, MAX_FILES
+from kubi.node.runtime.host.records import ContainerRecord, SandboxRecord
+from kubi.node.runtime.host.state import StateDir, read_json, write_json
+from kubi.node.runtime.host.streams import AttachSession, ExecSession
+
+SHM_SIZE = 64 << 20
+# How long a SIGKILLed container (or holder) may take to be gone.
+KILL_WAIT = 10.0
+
+
+class HostRuntime:
+    handler = "host"
+
+    def __init__(self, state_dir: Path, network: PodNetwork | None, *,
+                 cgroup_root: str = "kubi", log_max_bytes: int = MAX_BYTES,
+                 log_max_files: int = MAX_FILES, shm_size: int = SHM_SIZE) -> None:
+        self.state_dir = Path(os.path.abspath(state_dir))
+        self.network = network
+        # Namespaces, mounts and cgroups all need root.
+        self.isolated = os.geteuid() == 0
+        self.cgroups = Cgroups(cgroup_root)
+        self.log_max_bytes = log_max_bytes
+        self.log_max_files = log_max_files
+        self.shm_size = shm_size
+        self._files = StateDir(self.state_dir)
+        self._launcher = LauncherClient(self.state_dir)
+        self._sandboxes: dict[str, SandboxRecord] = {}
+        self._containers: dict[str, ContainerRecord] = {}
+        self._exited: dict[str, asyncio.Event] = {}
+        self._pidfds: dict[str, int] = {}
+        self._loaded = False
+
+    # ---- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._files.create()
+        if self.isolated:
+            linux.ensure_shared_mount(str(self.state_dir))
+        if self.network is not None and self.isolated:
+            await self.network.start()
+        await self._launcher.ensure_running()
+        self._load()
+
+    async def close(self) -> None:
+        """Stop watching; every pod keeps running for the next runtime to adopt."""
+        loop = asyncio.get_running_loop()
+        for fd in self._pidfds.values():
+            loop.remove_reader(fd)
+            os.close(fd)
+        self._pidfds.clear()
+
+    async def destroy_all(self) -> None:
+        """Stop and remove every sandbox and container, then the network, the
+        launcher, the cgroups, the mounts and the records."""
+        self._load()
+        for sandbox_id in list(self._sandboxes):
+            await self.remove_pod_sandbox(sandbox_id)
+        for container_id in list(self._containers):
+            await self.remove_container(container_id)
+        if self.network is not None and self.isolated:
+            await self.network.teardown_all()
+        await self._launcher.shutdown()
+        await asyncio.to_thread(self.cgroups.remove_root)
+        self._remove_mount_points()
+        await self.close()
+        if self.isolated:
+            linux.unmount_tree(str(self.state_dir))
+        for name in ("mountpoints.json", "launcher.log"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.state_dir / name).unlink()
+        self._loaded = False
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for sandbox_id in self._files.sandbox_ids():
+            data = read_json(self._files.sandbox_dir(sandbox_id) / "sandbox.json")
+            if data is None:
+                continue
+            record = SandboxRecord.from_json(data)
+            self._sandboxes[sandbox_id] = record
+            self._watch_holder(record)
+        for container_id in self._files.container_ids():
+            cdir = self._files.container_dir(container_id)
+            data = read_json(cdir / "container.json")
+            if data is None:
+                continue
+            record = ContainerRecord.from_json(data)
+            record.apply_shim_status(read_json(cdir / "status.json"))
+            self._containers[container_id] = record
+            if record.state == RUNNING:
+                self._watch_shim(record)
+
+    # ---- watching processes ----------------------------------------------------------
+
+    def _watch(self, key: str, pid: int | None, start_time: int | None) -> bool:
+        """Watch a process through a pidfd; False when it is not (or no longer) there."""
+        if not linux.process_alive(pid, start_time):
+            return False
+        assert pid is not None
+        fd = linux.open_pidfd(pid)
+        if fd is None or not linux.process_alive(pid, start_time):
+            if fd is not None:
+                os.close(fd)
+            return False
+        self._pidfds[key] = fd
+        asyncio.get_running_loop().add_reader(fd, self._on_gone, key)
+        return True
+
+    def _on_gone(self, key: str) -> None:
+        fd = self._pidfds.pop(key, None)
+        if fd is not None:
+            asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
+        kind, _, ident = key.partition(":")
+        if kind == "holder":
+            record = self._sandboxes.get(ident)
+            if record is not None:
+                record.alive = False
+        else:
+            self._shim_gone(ident)
+
+    def _watch_holder(self, record: SandboxRecord) -> None:
+        record.alive = self._watch(f"holder:{record.id}", record.holder_pid, record.holder_start)
+
+    def _watch_shim(self, record: ContainerRecord) -> None:
+        if not self._watch(f"shim:{record.id}", record.shim_pid, record.shim_start_time):
+            self._shim_gone(record.id)
+
+    def _shim_gone(self, container_id: str) -> None:
+        record = self._containers.get(container_id)
+        if record is None:
+            return
+        record.apply_shim_status(read_json(self._files.container_dir(container_id)
+                                           / "status.json"))
+        if record.exit_code is None and record.pid:
+            record.mark_lost(time.time())
+        self._exit_event(container_id).set()
+
+    def _exit_event(self, container_id: str) -> asyncio.Event:
+        return self._exited.setdefault(container_id, asyncio.Event())
+
+    # ---- sandboxes -------------------------------------------------------------------
+
+    def _sandbox(self, sandbox_id: str) -> SandboxRecord:
+        record = self._sandboxes.get(sandbox_id)
+        if record is None:
+            raise RuntimeError_(f"sandbox {sandbox_id} not found", "NotFound")
+        return record
+
+    def _save_sandbox(self, record: SandboxRecord) -> None:
+        write_json(self._files.sandbox_dir(record.id) / "sandbox.json", record.to_json())
+
+    async def run_pod_sandbox(self, config: SandboxConfig) -> str:
+        sandbox_id = secrets.token_hex(32)
+        directory = self._files.sandbox_dir(sandbox_id)
+        directory.mkdir(mode=0o755)
+        for name, text in (("hosts", config.hosts_file), ("resolv.conf", config.resolv_conf),
+                           ("hostname", config.hostname + "\n")):
+            (directory / name).write_text(text)
+        record = SandboxRecord(id=sandbox_id, config=config, created_at=time.time())
+        self._sandboxes[sandbox_id] = record
+        self._save_sandbox(record)
+        try:
+            if self.isolated:
+                (directory / "shm").mkdir(mode=0o1777)
+                linux.mount("shm", str(directory / "shm"), "tmpfs",
+                            linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
+                            f"mode=1777,size={self.shm_size}")
+            reply = await self._launcher.call({
+                "op": "holder", "hostname": config.hostname, "isolated": self.isolated,
+                "host_network": config.host_network})
+            if "error" in reply:
+                raise RuntimeError_(reply["error"], "CreatePodSandboxError")
+            record.holder_pid, record.holder_start = reply["pid"], reply["start_time"]
+            self._save_sandbox(record)
+            self._watch_holder(record)
+            if self.network is not None and self.isolated and not config.host_network:
+                interface = await self.network.add_pod(sandbox_id, reply["pid"])
+                record.ip, record.netns_path = interface.ip, interface.netns_path
+                self._save_sandbox(record)
+        except BaseException as exc:
+            await asyncio.shield(self.remove_pod_sandbox(sandbox_id))
+            if isinstance(exc, RuntimeError_) or not isinstance(exc, Exception):
+                raise
+            raise RuntimeError_(f"failed to set up the pod sandbox: {exc}",
+                                "CreatePodSandboxError") from exc
+        return sandbox_id
+
+    async def stop_pod_sandbox(self, sandbox_id: str) -> None:
+        """Kill the pod's containers and holder, release its network; idempotent."""
+        record = self._sandboxes.get(sandbox_id)
+        if record is None:
+            return
+        for container in self._containers_of(sandbox_id):
+            if container.state == RUNNING:
+                await self.stop_container(container.id, 0)
+        await self._kill_holder(record)
+        if self.network is not None and self.isolated and not record.config.host_network:
+            await self.network.remove_pod(sandbox_id)
+        linux.unmount_tree(str(self._files.sandbox_dir(sandbox_id)))
+        # The pod's group may already hold a newer sandbox's containers: only if empty.
+        self.cgroups.remove_if_empty(record.config.uid or sandbox_id)
+        record.stopped = True
+        record.ip = ""
+        if self._files.sandbox_dir(sandbox_id).is_dir():
+            self._save_sandbox(record)
+
+    async def _kill_holder(self, record: SandboxRecord) -> None:
+        if not linux.signal_process(record.holder_pid, record.holder_start, signal.SIGKILL):
+            return
+        deadline = time.monotonic() + KILL_WAIT
+        while (linux.process_alive(record.holder_pid, record.holder_start)
+               and time.monotonic() < deadline):
+            await asyncio.sleep(0.002)
+        record.alive = False
+
+    async def remove_pod_sandbox(self, sandbox_id: str) -> None:
+        if sandbox_id not in self._sandboxes:
+            return
+        await self.stop_pod_sandbox(sandbox_id)
+        for container in self._containers_of(sandbox_id):
+            await self.remove_container(container.id)
+        self._files.remove_sandbox(sandbox_id)
+        self._sandboxes.pop(sandbox_id, None)
+
+    async def pod_sandbox_status(self, sandbox_id: str) -> SandboxStatus:
+        return self._sandbox(sandbox_id).status()
+
+    async def list_pod_sandboxes(self) -> list[SandboxStatus]:
+        return [record.status() for record in self._sandboxes.values()]
+
+    # ---- containers -----------------------------------------------------------------
+
+    def _container(self, container_id: str) -> ContainerRecord:
+        record = self._containers.get(container_id)
+        if record is None:
+            raise RuntimeError_(f"container {container_id} not found", "NotFound")
+        return record
+
+    def _containers_of(self, sandbox_id: str) -> list[ContainerRecord]:
+        return [c for c in self._containers.values() if c.sandbox_id == sandbox_id]
+
+    async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
+        sandbox = self._sandbox(sandbox_id)
+        if not sandbox.ready:
+            raise RuntimeError_(f"sandbox {sandbox_id} is not ready", "CreateContainerError")
+        if not config.argv:
+            raise RuntimeError_(f'container "{config.name}" has no command to run',
+                                "CreateContainerError")
+        container_id = secrets.token_hex(32)
+        cgroup = None
+        if self.cgroups.available:
+            cgroup = f"{sandbox.config.uid or sandbox_id}/{container_id}"
+            try:
+                self.cgroups.create(cgroup, memory_limit=config.memory_limit_bytes,
+                                    cpu_millis=config.cpu_limit_millis)
+            except OSError as exc:
+                await asyncio.to_thread(self.cgroups.remove, cgroup)
+                raise RuntimeError_(f"setting resource limits: {exc}",
+                                    "CreateContainerError") from exc
+        record = ContainerRecord(id=container_id, sandbox_id=sandbox_id, config=config,
+                                 created_at=time.time(), cgroup=cgroup)
+        directory = self._files.container_dir(container_id)
+        directory.mkdir(mode=0o700)
+        write_json(directory / "container.json", record.to_json())
+        self._containers[container_id] = record
+        return container_id
+
+    async def start_container(self, container_id: str) -> None:
+        record = self._container(container_id)
+        if record.state != CREATED:
+            raise RuntimeError_(f"container {container_id} is not in created state",
+                                "RunContainerError")
+        sandbox = self._sandbox(record.sandbox_id)
+        if not sandbox.ready:
+            raise RuntimeError_(f"sandbox {sandbox.id} is not ready", "RunContainerError")
+        reply = await self._launcher.call(self._shim_request(record, sandbox))
+        self._after_start(record)
+        if "error" in reply:
+            raise RuntimeError_(reply["error"], "RunContainerError")
+
+    def _after_start(self, record: ContainerRecord) -> None:
+        record.apply_shim_status(read_json(self._files.container_dir(record.id)
+                                           / "status.json"))
+        if record.state == RUNNING:
+            self._watch_shim(record)
+        else:
+            self._exit_event(record.id).set()
+
+    def _process(self, record: ContainerRecord, sandbox: SandboxRecord, *,
+                 argv: list[str], tty: bool, join: list[str]) -> dict[str, object]:
+        """The process description container.py executes, for the container or an exec."""
+        c = record.config
+        return {
+            "argv": argv,
+            "env": container_env(c.env, hostname=sandbox.config.hostname,
+                                 uid=c.run_as_user, tty=tty),
+            "cwd": c.working_dir, "uid": c.run_as_user, "gid": c.run_as_group, "tty": tty,
+            "cgroup_procs": self.cgroups.procs_files(record.cgroup) if record.cgroup else [],
+            "join": join if self.isolated else [],
+        }
+
+    def _shim_request(self, record: ContainerRecord, sandbox: SandboxRecord) -> dict[str, object]:
+        c = record.config
+        host_network = sandbox.config.host_network
+        join = ["ipc"] if host_network else ["ipc", "uts", "net"]
+        process = self._process(record, sandbox, argv=c.argv, tty=c.tty, join=join)
+        if self.isolated:
+            directory = self._files.sandbox_dir(sandbox.id)
+            process.update(
+                new_mount_ns=True, mount_proc=True,
+                pod_files={"/etc/hosts": str(directory / "hosts"),
+                           "/etc/resolv.conf": str(directory / "resolv.conf"),
+                           "/etc/hostname": str(directory / "hostname"),
+                           "/dev/shm": str(directory / "shm")},
+                mounts=[dataclasses.asdict(m) for m in c.mounts])
+        share_pid = self.isolated and sandbox.config.share_process_namespace
+        return {
+            "op": "shim", "container_id": record.id,
+            "status_path": str(self._files.container_dir(record.id) / "status.json"),
+            "log_path": c.log_path, "log_max_bytes": self.log_max_bytes,
+            "log_max_files": self.log_max_files,
+            "holder": ({"pid": sandbox.holder_pid, "start_time": sandbox.holder_start}
+                       if self.isolated else None),
+            "share_pid": share_pid, "own_pid_ns": self.isolated and not share_pid,
+            "stdin": c.stdin, "stdin_once": c.stdin_once,
+            "cgroup": record.cgroup, "cgroup_root": self.cgroups.root,
+            "process": process,
+        }
+
+    async def stop_container(self, container_id: str, timeout: float) -> None:
+        """SIGTERM, then SIGKILL after `timeout` seconds; returns once it has exited."""
+        record = self._container(container_id)
+        if record.state != RUNNING:
+            return
+        exited = self._exit_event(container_id)
+        if timeout > 0 and linux.signal_process(record.pid, record.start_time, signal.SIGTERM):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(exited.wait(), timeout)
+        if record.state == RUNNING:
+            linux.signal_process(record.pid, record.start_time, signal.SIGKILL)
+            try:
+                await asyncio.wait_for(exited.wait(), KILL_WAIT)
+            except asyncio.TimeoutError:
+                raise RuntimeError_(f"container {container_id} did not stop") from None
+
+    async def remove_container(self, container_id: str) -> None:
+        record = self._containers.get(container_id)
+        if record is None:
+            return
+        if record.state == RUNNING:
+            await self.stop_container(container_id, 0)
+        if record.cgroup:
+            await asyncio.to_thread(self.cgroups.remove, record.cgroup)
+        self._remember_mount_points(record.created)
+        self._files.remove_container(container_id)
+        self._containers.pop(container_id, None)
+        self._exited.pop(container_id, None)
+
+    async def container_status(self, container_id: str) -> ContainerStatus:
+        return self._container(container_id).status()
+
+    async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
+        return [c.status() for c in self._containers.values()
+                if sandbox_id is None or c.sandbox_id == sandbox_id]
+
+    async def wait_container(self, container_id: str) -> ContainerStatus:
+        """Block until the container has exited (beyond base.Runtime)."""
+        record = self._container(container_id)
+        if record.state == RUNNING:
+            await self._exit_event(container_id).wait()
+        return record.status()
+
+    # ---- mount points created on the node ------------------------------------------
+
+    def _remember_mount_points(self, paths: list[str]) -> None:
+        # Left in place while pods run (another container may mount there too).
+        if not paths:
+            return
+        path = self.state_dir / "mountpoints.json"
+        known = (read_json(path) or {}).get("paths", [])
+        write_json(path, {"paths": sorted(set(known) | set(paths))})
+
+    def _remove_mount_points(self) -> None:
+        paths = (read_json(self.state_dir / "mountpoints.json") or {}).get("paths", [])
+        for path in sorted(paths, key=lambda p: p.count("/"), reverse=True):
+            with contextlib.suppress(OSError):
+                if os.path.isdir(path) and not os.path.islink(path):
+                    os.rmdir(path)
+                elif os.path.isfile(path) and os.path.getsize(path) == 0:
+                    os.unlink(path)
+
+    # ---- streaming ------------------------------------------------------------------
+
+    def _running(self, container_id: str) -> tuple[ContainerRecord, SandboxRecord]:
+        record = self._container(container_id)
+        if record.state != RUNNING:
+            raise RuntimeError_(f"container {container_id} is not running")
+        return record, self._sandbox(record.sandbox_id)
+
+    async def exec(self, container_id: str, argv: list[str], *, tty: bool,
+                   stdin: bool) -> ExecSession:
+        record, sandbox = self._running(container_id)
+        if not argv:
+            raise RuntimeError_("exec needs a command")
+        ours: list[int] = []
+        theirs: list[int] = []
+        try:
+            if tty:
+                master, slave = os.openpty()
+                ours, theirs = [master], [slave]
+            else:
+                out_r, out_w = os.pipe()
+                err_r, err_w = os.pipe()
+                if stdin:
+                    in_r, in_w = os.pipe()
+                else:
+                    in_r, in_w = os.open(os.devnull, os.O_RDONLY), -1
+                ours = [fd for fd in (in_w, out_r, err_r) if fd >= 0]
+                theirs = [in_r, out_w, err_w]
+            request = {
+                "op": "exec", "pid_ns": self.isolated,
+                "target": {"pid": record.pid, "start_time": record.start_time},
+                "process": self._process(record, sandbox, argv=argv, tty=tty,
+                                         join=["ipc", "uts", "net", "mnt"]),
+            }
+            reader, writer = await self._launcher.connect(request, theirs)
+        except BaseException:
+            for fd in ours:
+                os.close(fd)
+            raise
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        line = await reader.readline()
+        reply = json.loads(line) if line else {"error": "the launcher gave no answer"}
+        if "error" in reply:
+            writer.close()
+            for fd in ours:
+                os.close(fd)
+            raise RuntimeError_(reply["error"])
+        if tty:
+            return ExecSession(reader, writer, stdin=ours[0], stdout=ours[0], stderr=None,
+                               tty=True)
+        return ExecSession(reader, writer, stdin=in_w if stdin else None, stdout=out_r,
+                           stderr=err_r, tty=False)
+
+    async def attach(self, container_id: str, *, tty: bool, stdin: bool) -> AttachSession:
+        record, _ = self._running(container_id)
+        return await AttachSession.open(container_id, tty=record.config.tty, stdin=stdin)
+
+    async def port_forward(self, sandbox_id: str, port: int
+                           ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to `port` on the pod's loopback, made inside its netns."""
+        sandbox = self._sandbox(sandbox_id)
+        if not sandbox.ready:
+            raise RuntimeError_(f"sandbox {sandbox_id} is not ready")
+        netns = "" if sandbox.config.host_network or not self.isolated else (
+            sandbox.namespace_path())
+        loop = asyncio.get_running_loop()
+        error: OSError | None = None
+        for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+            if netns:
+                sock = linux.call_in_netns(netns, lambda f=family: socket.socket(f))
+            else:
+                sock = socket.socket(family)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, (host, port))
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            return await asyncio.open_connection(sock=sock)
+        assert error is not None
+        raise error

@@ -1,0 +1,132 @@
+"""The pod network on a real node (root): bridge, routes, veths, teardown.
+
+Each test uses its own bridge name (kubt<random>) and a /24 from
+10.42.200-250.0, never the real kubi0, and removes everything it made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import secrets
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from kubi.node.network import PodNetwork, host_veth_name
+from kubi.node.runtime.host import linux
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="creating bridges, veths and netns needs root")
+
+
+def ip(*args: str) -> str:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=False).stdout
+
+
+def links() -> str:
+    return ip("-o", "link", "show")
+
+
+class NetnsProcess:
+    """A process in a fresh network namespace, standing in for a pod holder."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(["unshare", "--net", "sh", "-c", "echo; exec sleep 600"],
+                                     stdout=subprocess.PIPE)
+        assert self.proc.stdout is not None
+        self.proc.stdout.readline()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+async def network(tmp_path: Path) -> AsyncIterator[PodNetwork]:
+    tag = secrets.token_hex(3)
+    net = PodNetwork(f"10.42.{random.randint(200, 250)}.0/24", tmp_path / "net",
+                     bridge=f"kubt{tag}")
+    try:
+        await net.start()
+        yield net
+    finally:
+        await net.teardown_all()
+
+
+async def test_bridge_gateway_and_blackhole_routes(network: PodNetwork) -> None:
+    assert f"{network.gateway}/24" in ip("-o", "addr", "show", "dev", network.bridge)
+    unreachable = ip("route", "show", "type", "unreachable")
+    assert "10.42.0.0/16" in unreachable and "10.43.0.0/16" in unreachable
+    # The node's /24 is more specific than the blackhole: local pods are reachable.
+    route = ip("route", "get", network.gateway.rsplit(".", 1)[0] + ".77")
+    assert network.bridge in route or "local" in route
+    lookup = subprocess.run(["ip", "route", "get", "10.42.199.9"], capture_output=True,
+                            text=True, check=False)
+    assert lookup.returncode != 0 and "no route to host" in lookup.stderr.lower()
+
+
+async def test_pod_wiring_and_removal(network: PodNetwork) -> None:
+    forward_before = Path("/proc/sys/net/ipv4/ip_forward").read_text()
+    holder = NetnsProcess()
+    sandbox_id = secrets.token_hex(32)
+    try:
+        pod = await network.add_pod(sandbox_id, holder.pid)
+        assert pod.ip.startswith(network.cidr.rsplit(".", 1)[0])
+        assert linux.is_mount_point(pod.netns_path)
+        inside = subprocess.run(["nsenter", f"--net={pod.netns_path}", "ip", "-o", "addr"],
+                                capture_output=True, text=True).stdout
+        assert f"{pod.ip}/24" in inside
+        routes = subprocess.run(["nsenter", f"--net={pod.netns_path}", "ip", "route"],
+                                capture_output=True, text=True).stdout
+        assert f"default via {network.gateway}" in routes
+        assert f"master {network.bridge}" in ip("-o", "link", "show", pod.host_veth)
+        # Node to pod: a listener inside the namespace answers on the pod IP.
+        server = linux.call_in_netns(pod.netns_path, lambda: socket.socket())
+        server.bind((pod.ip, 0))
+        server.listen()
+        port = server.getsockname()[1]
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(pod.ip, port), 5)
+        writer.close()
+        server.close()
+        await network.remove_pod(sandbox_id)
+        assert host_veth_name(sandbox_id) not in links()
+        assert not os.path.exists(pod.netns_path)
+        assert network.ipam.allocations() == {}
+        # Removing twice is harmless.
+        await network.remove_pod(sandbox_id)
+    finally:
+        holder.stop()
+    assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == forward_before
+
+
+async def test_restart_forgets_pods_whose_namespace_is_gone(network: PodNetwork) -> None:
+    network.ipam.allocate("gone-sandbox")
+    await network.start()
+    assert "gone-sandbox" not in network.ipam.allocations()
+
+
+async def test_teardown_removes_everything(tmp_path: Path) -> None:
+    tag = secrets.token_hex(3)
+    net = PodNetwork(f"10.42.{random.randint(200, 250)}.0/24", tmp_path / "n2",
+                     bridge=f"kubt{tag}")
+    routes_before = ip("route", "show", "type", "unreachable")
+    holder = NetnsProcess()
+    try:
+        await net.start()
+        pod = await net.add_pod(secrets.token_hex(32), holder.pid)
+        await net.teardown_all()
+        assert f"kubt{tag}" not in links() and pod.host_veth not in links()
+        assert not linux.mounts_under(str(tmp_path))
+        assert ip("route", "show", "type", "unreachable") == routes_before
+    finally:
+        holder.stop()
+        await net.teardown_all()
