@@ -26,12 +26,14 @@ def default_controllers(ca_pem: bytes | None = None) -> list[ControllerFactory]:
     from kubi.controllers.nodelifecycle import nodelifecycle_controller
     from kubi.controllers.rootcacert import root_ca_publisher
     from kubi.controllers.serviceaccounts import serviceaccounts_controller
+    from kubi.controllers.statefulset import statefulset_controller
     from kubi.controllers.tainteviction import taint_eviction_controller
 
     factories: list[ControllerFactory] = [
         replicaset_controller,
         replication_controller,
         deployment_controller,
+        statefulset_controller,
         garbagecollector_controller,
         namespace_controller,
         serviceaccounts_controller,

@@ -76,9 +76,8 @@ def pod_address(service: Obj, pod: Obj) -> Obj | None:
 
 
 def endpoint_port(service_port: Mapping[str, Any], number: int) -> Obj:
-    port: Obj = {"port": number, "protocol": service_port.get("protocol") or "TCP"}
-    if service_port.get("name"):
-        port["name"] = service_port["name"]
+    port: Obj = {"name": service_port["name"]} if service_port.get("name") else {}
+    port.update(port=number, protocol=service_port.get("protocol") or "TCP")
     if service_port.get("appProtocol") is not None:
         port["appProtocol"] = service_port["appProtocol"]
     return port
@@ -123,9 +122,8 @@ def _port_key(port: Obj) -> tuple[Any, ...]:
 
 def _port_from_key(key: tuple[Any, ...]) -> Obj:
     name, number, protocol, app_protocol = key
-    port: Obj = {"port": number, "protocol": protocol}
-    if name:
-        port["name"] = name
+    port: Obj = {"name": name} if name else {}
+    port.update(port=number, protocol=protocol)
     if app_protocol is not None:
         port["appProtocol"] = app_protocol
     return port

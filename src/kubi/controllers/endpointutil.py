@@ -202,13 +202,16 @@ def canonical_ip(address: str) -> str:
 # ---- the last-change-trigger-time annotation
 
 def format_trigger_time(epoch: float) -> str:
-    """RFC 3339 in UTC with as many fractional digits as needed (Go's RFC3339Nano)."""
+    """RFC 3339 in UTC with as many fractional digits as needed (Go's RFC3339Nano).
+
+    Times come from parsed timestamps, which carry at most microseconds.
+    """
     whole = int(epoch // 1)
+    micros = round((epoch - whole) * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, 0
     stamp = dt.datetime.fromtimestamp(whole, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    nanos = round((epoch - whole) * 1e9)
-    if nanos >= 1_000_000_000:
-        return format_trigger_time(whole + 1)
-    fraction = f".{nanos:09d}".rstrip("0") if nanos else ""
+    fraction = f".{micros:06d}".rstrip("0") if micros else ""
     return f"{stamp}{fraction}Z"
 
 
