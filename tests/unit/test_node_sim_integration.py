@@ -91,7 +91,7 @@ async def test_nodes_register_heartbeat_and_run_pods(client: Client) -> None:
         pod = await eventually(running)
         status = pod["status"]
         assert status["phase"] == "Running"
-        assert status["hostIP"] == "192.0.2.2"
+        assert status["hostIP"] == "10.44.0.2"
         assert status["podIP"].startswith(node_prefix(sim, "sim-node-1"))
         assert status["containerStatuses"][0]["containerID"].startswith("sim://")
 

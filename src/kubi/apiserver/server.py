@@ -280,6 +280,39 @@ async def bootstrap(registry: Registry) -> None:
             pass
 
 
+async def publish_kubernetes_endpoints(registry: Registry, port: int) -> None:
+    """Keep `default/kubernetes` Endpoints and EndpointSlice pointing at this
+    server, as upstream's endpoint reconciler does (loopback is not allowed in
+    Endpoints, so a machine without another address gets none)."""
+    from kubi.controllers.endpoints import kubernetes_endpoints, primary_ipv4
+
+    address = primary_ipv4()
+    if address is None:
+        return
+    endpoints, endpoint_slice = kubernetes_endpoints(address, port)
+    opts = WriteOptions(field_manager="kube-apiserver", field_validation="Ignore")
+    for api_version, plural, obj in (("v1", "endpoints", endpoints),
+                                      ("discovery.k8s.io/v1", "endpointslices", endpoint_slice)):
+        group, _, version = api_version.rpartition("/")
+        rt = catalog.lookup(group, version, plural)
+        name = obj["metadata"]["name"]
+        if registry.find(rt, "default", name) is None:
+            try:
+                await registry.create(rt, "default", obj, opts)
+            except AlreadyExists:
+                pass
+            continue
+
+        def replace(current: dict, wanted: dict = obj) -> dict:
+            for key, value in wanted.items():
+                if key != "metadata":
+                    current[key] = value
+            current["metadata"]["labels"] = wanted["metadata"].get("labels", {})
+            return current
+
+        await registry.update_with(rt, "default", name, replace, opts)
+
+
 def registry_port(registry: Registry) -> int:
     return getattr(registry, "port", 6443)
 
@@ -303,6 +336,7 @@ class APIServer:
         await self.store.open()
         await self.cache.start()
         await bootstrap(self.registry)
+        await publish_kubernetes_endpoints(self.registry, self.config.port)
         app = build_app(self.registry, self.config)
         self.node_proxy = NodeProxy(kubelet_client_context(self.pki))
         app["node_proxy"] = self.node_proxy

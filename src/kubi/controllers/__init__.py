@@ -20,6 +20,8 @@ def default_controllers(ca_pem: bytes | None = None) -> list[ControllerFactory]:
     """The controllers `kubi up` runs; `ca_pem` is the cluster CA that the
     root-CA publisher puts in every namespace's `kube-root-ca.crt`."""
     from kubi.controllers.deployment import deployment_controller
+    from kubi.controllers.endpoints import endpoints_controller
+    from kubi.controllers.endpointslice import endpointslice_controller
     from kubi.controllers.garbagecollector import garbagecollector_controller
     from kubi.controllers.namespace import namespace_controller
     from kubi.controllers.nodeipam import nodeipam_controller
@@ -40,6 +42,8 @@ def default_controllers(ca_pem: bytes | None = None) -> list[ControllerFactory]:
         nodelifecycle_controller,
         taint_eviction_controller,
         nodeipam_controller,
+        endpoints_controller,
+        endpointslice_controller,
     ]
     if ca_pem:
         factories.append(functools.partial(root_ca_publisher, ca_pem=ca_pem))

@@ -167,17 +167,18 @@ class EndpointsController(QueueController):
             return
         if not manages_endpoints(service):
             return
+        current = self.endpoints.get(key)
+        if self.stale.is_stale(key, current):
+            # Checked before the trigger time is computed, which would consume it.
+            log.debug("endpoints %s: informer behind our last write, retrying", key)
+            self.queue.add_after(key, STALE_RETRY)
+            return
         selector = service_selector(service)
         pods = [pod for pod in self.pods.in_namespace(namespace)
                 if selects(selector, (pod.get("metadata") or {}).get("labels"))]
         # Computed even when nothing gets written, so the tracker stays current.
         trigger_time = self.triggers.compute(service, pods)
         subsets = desired_subsets(service, pods)
-        current = self.endpoints.get(key)
-        if self.stale.is_stale(key, current):
-            log.debug("endpoints %s: informer behind our last write, retrying", key)
-            self.queue.add_after(key, STALE_RETRY)
-            return
         wanted = desired_endpoints(service, current, subsets, trigger_time)
         if wanted is None:
             return

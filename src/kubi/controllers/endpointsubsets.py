@@ -166,17 +166,17 @@ def repack_subsets(subsets: Iterable[Obj]) -> list[Obj]:
         ports_by_members.setdefault(frozenset(readiness.items()), []).append(port_key)
     repacked = []
     for members, port_keys in ports_by_members.items():
-        subset: Obj = {}
-        ready = sorted((addresses[k] for k, r in members if r), key=address_sort_key)
+        packed: Obj = {}
+        ready_ones = sorted((addresses[k] for k, r in members if r), key=address_sort_key)
         not_ready = sorted((addresses[k] for k, r in members if not r), key=address_sort_key)
-        if ready:
-            subset["addresses"] = ready
+        if ready_ones:
+            packed["addresses"] = ready_ones
         if not_ready:
-            subset["notReadyAddresses"] = not_ready
+            packed["notReadyAddresses"] = not_ready
         real_ports = sorted((k for k in port_keys if k != _NO_PORTS), key=_sortable_port)
         if real_ports:
-            subset["ports"] = [_port_from_key(k) for k in real_ports]
-        repacked.append(subset)
+            packed["ports"] = [_port_from_key(k) for k in real_ports]
+        repacked.append(packed)
     repacked.sort(key=_subset_sort_key)
     return repacked
 

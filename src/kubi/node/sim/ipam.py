@@ -5,10 +5,12 @@ turn from the last one given (as CNI's host-local plugin does, so a freed
 address is not reused at once) and released when the pod goes. Pools are
 keyed by CIDR, not by node, so nodes that share a CIDR never share an IP.
 
-Node InternalIPs come from the documentation ranges of RFC 5737 (TEST-NET-1,
--2 and -3), then the benchmarking range 198.18.0.0/15 of RFC 2544: none of
-them is ever routed, so a simulated node's address can never reach a real
-machine.
+Node InternalIPs come from 10.44.0.0/16, kubi's range for simulated nodes,
+beside the pod (10.42.0.0/16) and service (10.43.0.0/16) ranges. They are only
+recorded: nothing ever connects to a simulated node (it publishes no agent
+port), and the range is kubi's own so it never names a machine of the
+network kubi runs on (documentation ranges such as 192.0.2.0/24 can be a
+real network, as on some test machines).
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ import ipaddress
 PROVISIONAL_FIRST_SUBNET = 100
 PROVISIONAL_SUBNETS = 256 - PROVISIONAL_FIRST_SUBNET
 
-_NODE_RANGES = tuple(ipaddress.ip_network(n) for n in (
-    "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "198.18.0.0/15"))
+SIM_NODE_RANGE = ipaddress.ip_network("10.44.0.0/16")
+_NODE_RANGES = (SIM_NODE_RANGE,)
 
 
 def provisional_pod_cidr(index: int) -> str:
