@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import secrets
 import shutil
@@ -36,7 +37,7 @@ SUBNET = "10.42.251"
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
     return ordered[rank]
 
 
@@ -70,7 +71,7 @@ class RawPods:
         veth = f"kbr{os.getpid() % 10000}x{index}"
         address = f"{SUBNET}.{200 + index % 50}"
         proc = await asyncio.create_subprocess_exec(
-            "unshare", "--net", "--uts", "--ipc", "--pid", "--fork", "sh", "-c",
+            "unshare", "--net", "--uts", "--ipc", "--pid", "--fork", "--kill-child", "sh", "-c",
             "echo; exec sleep 600", stdout=asyncio.subprocess.PIPE)
         self.procs.append(proc)
         assert proc.stdout is not None

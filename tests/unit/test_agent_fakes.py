@@ -38,6 +38,12 @@ def cri_line(text: str, stream: str = "stdout", when: float | None = None) -> st
     return f"{stamp.strftime('%Y-%m-%dT%H:%M:%S.%f')}000Z {stream} F {text}\n"
 
 
+def append(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a") as fh:
+        fh.write(text)
+
+
 class FakeSession:
     def __init__(self, code: int, output: bytes, *, echo_stdin: bool = False) -> None:
         self.code = code
@@ -122,6 +128,10 @@ class FakeRuntime:
         self.exec_handler: Callable[[list[str]], tuple[int, bytes]] = default_exec
         self.fail_create: dict[str, str] = {}
         self.stops: list[tuple[str, float]] = []
+        # Containers whose process ignores SIGTERM: a stop waits out its timeout,
+        # scaled by `time_scale` so tests stay fast.
+        self.ignore_term: set[str] = set()
+        self.time_scale = 0.05
         self.started = False
         self.closed = False
         self.sessions: list[FakeSession] = []
@@ -192,9 +202,8 @@ class FakeRuntime:
         c.status.started_at = self.clock()
         c.status.pid = 1000 + len(self.containers)
         if c.config.log_path:
-            os.makedirs(os.path.dirname(c.config.log_path), exist_ok=True)
-            with open(c.config.log_path, "a") as fh:
-                fh.write(cri_line(f"{c.config.name} attempt {c.config.attempt} started"))
+            append(c.config.log_path, cri_line(f"{c.config.name} attempt {c.config.attempt} "
+                                               "started"))
         argv = c.config.argv
         loop = asyncio.get_running_loop()
         if argv[:1] == ["exit"]:
@@ -223,6 +232,8 @@ class FakeRuntime:
         c = self.containers.get(container_id)
         if c is None:
             return
+        if c.status.name in self.ignore_term and c.status.state == RUNNING:
+            await asyncio.sleep(timeout * self.time_scale)
         if c.timer is not None:
             c.timer.cancel()
         if c.status.state == RUNNING:

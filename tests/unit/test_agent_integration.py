@@ -8,12 +8,12 @@ import asyncio
 import os
 import signal
 import socket
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from kubi.api.errors import StatusError
@@ -55,26 +55,25 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0)
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
     port = _free_port()
     data = tmp_path / "cluster"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kubi", "up", "--no-controllers", "--data-dir", str(data),
-         "--port", str(port), "--bind-address", "127.0.0.1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kubi", "up", "--no-controllers", "--data-dir", str(data),
+        "--port", str(port), "--bind-address", "127.0.0.1",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True)
     api: Client | None = None
     try:
         kubeconfig = data / "kubeconfig.yaml"
 
         async def up() -> bool:
             nonlocal api
-            if proc.poll() is not None:
+            if proc.returncode is not None:
                 raise AssertionError("kubi up exited")
             if not kubeconfig.exists():
                 return False
             api = api or Client.from_kubeconfig(kubeconfig)
             try:
                 await api.list(NODES)
-            except (OSError, StatusError, asyncio.TimeoutError):
-                return False
-            except Exception:
+            except (TimeoutError, OSError, StatusError, aiohttp.ClientError):
                 return False
             return True
 
@@ -86,10 +85,10 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
             await api.close()
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            await proc.wait()
 
 
 def new_agent(client: Client, runtime: FakeRuntime, data_dir: Path) -> Agent:
@@ -183,6 +182,19 @@ async def test_node_registers_and_pods_run(client: Client, tmp_path: Path) -> No
 
         await eventually(succeeded)
 
+        # A pod of the sim runtime class is simulated on this same node.
+        sim = pod("simulated", "run")
+        sim["spec"]["runtimeClassName"] = "sim"
+        await client.create(PODS, sim)
+
+        async def simulated() -> bool:
+            obj = await get_pod(client, "simulated")
+            statuses = (obj or {}).get("status", {}).get("containerStatuses") or []
+            return bool(statuses and statuses[0].get("containerID", "").startswith("sim://")
+                        and obj["status"].get("podIP", "").startswith("10.42.0."))
+
+        await eventually(simulated)
+
         # Graceful deletion: the agent stops the containers and removes the object.
         await client.delete(PODS, "web", "default")
         await eventually(lambda: _gone(client, "web"))
@@ -232,5 +244,10 @@ async def test_restart_adopts_running_pods_and_cleans_deleted_ones(client: Clien
         assert entry["containerID"] == f"kubi-host://{survivor.id}"
         assert entry["restartCount"] == 0
         assert len([c for c in runtime.containers.values() if c.status.name == "main"]) == 1
+        assert again.worker_for("default", "keep") is not None
+        # The adopted pod is looked after: deleting it stops its container.
+        await client.delete(PODS, "keep", "default")
+        await eventually(lambda: _gone(client, "keep"))
+        assert not runtime.running("main")
     finally:
         await again.stop()

@@ -16,6 +16,7 @@ from kubi.node.agent.logs import (
     read_log,
     tail_offset,
 )
+from tests.unit.test_agent_fakes import append
 
 LINES = [
     "2024-05-01T10:00:00.100000000Z stdout F line 0\n",
@@ -98,8 +99,7 @@ async def test_follow_until_the_container_stops(log_file: Path) -> None:
 
     task = asyncio.create_task(follow())
     await asyncio.sleep(0.05)
-    with open(log_file, "a") as fh:
-        fh.write("2024-05-01T10:00:04Z stdout F later\n")
+    append(str(log_file), "2024-05-01T10:00:04Z stdout F later\n")
     await asyncio.sleep(0.05)
     running = False
     await asyncio.wait_for(task, 1)

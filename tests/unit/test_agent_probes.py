@@ -61,8 +61,8 @@ async def serve(status: int) -> tuple[web.AppRunner, int]:
 async def test_http_and_tcp_probes() -> None:
     runtime = FakeRuntime()
     async with aiohttp.ClientSession() as session:
-        for code, expect in ((200, (True, "")), (503, (False, "HTTP probe failed with "
-                                                             "statuscode: 503"))):
+        failed = (False, "HTTP probe failed with statuscode: 503")
+        for code, expect in ((200, (True, "")), (503, failed)):
             runner, port = await serve(code)
             target = Target(runtime, "c1", {"name": "c"}, "127.0.0.1")  # type: ignore[arg-type]
             try:

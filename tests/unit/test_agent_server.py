@@ -19,7 +19,7 @@ from kubi.node.agent.probes import ProbeManager
 from kubi.node.agent.server import AgentServer
 from kubi.node.agent.tls import client_identity, ensure_self_signed, server_context
 from kubi.node.agent.worker import PodWorker
-from tests.unit.test_agent_fakes import FakeRuntime, cri_line
+from tests.unit.test_agent_fakes import FakeRuntime, append, cri_line
 from tests.unit.test_agent_worker import FakeRecorder, FakeStatuses, cont, literal_env, make_pod
 
 
@@ -34,7 +34,8 @@ async def served(tmp_path: Path) -> Any:
     probes = ProbeManager(lambda sid: runtime, record=lambda *a: None, on_change=lambda k: None)
     ctx = NodeContext(node_name="n1", host_ip="192.0.2.1", statuses=FakeStatuses(),  # type: ignore[arg-type]
                       recorder=FakeRecorder(), probes=probes, env=literal_env,  # type: ignore[arg-type]
-                      log_root=tmp_path / "pods", backoff=Backoff())
+                      log_root=tmp_path / "logs", pod_root=tmp_path / "pods",
+                      backoff=Backoff())
     worker = PodWorker(ctx, runtime, make_pod(cont("c", "run")))
     await worker.sync()
     workers = {worker.key: worker}
@@ -55,9 +56,8 @@ async def served(tmp_path: Path) -> Any:
 
 
 async def get(url: str, ctx: ssl.SSLContext) -> tuple[int, bytes]:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(url, ssl=ctx) as resp:
-            return resp.status, await resp.read()
+    async with aiohttp.ClientSession() as session, session.get(url, ssl=ctx) as resp:
+        return resp.status, await resp.read()
 
 
 async def test_only_the_api_server_client_may_call(served: Any) -> None:
@@ -72,10 +72,9 @@ async def test_only_the_api_server_client_may_call(served: Any) -> None:
 
 
 async def test_container_logs(served: Any) -> None:
-    base, good, _, _, runtime, worker = served
+    base, good, _, _, runtime, _ = served
     [status] = runtime.running("c")
-    with open(status.log_path, "a") as fh:
-        fh.write(cri_line("second"))
+    append(status.log_path, cri_line("second"))
     code, body = await get(base + "/containerLogs/default/p/c?tailLines=1", good)
     assert (code, body) == (200, b"second\n")
     code, body = await get(base + "/containerLogs/default/p/c", good)
@@ -123,16 +122,16 @@ async def test_exec_over_tls_websocket(served: Any) -> None:
     base, good, _, _, _, _ = served
     url = base.replace("https", "wss") + \
         "/exec/default/p/c?command=exit&command=3&stdout=true&stderr=true"
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(url, ssl=good, protocols=("v5.channel.k8s.io",)) as ws:
-            frames = [m.data async for m in ws if m.type == aiohttp.WSMsgType.BINARY]
+    async with aiohttp.ClientSession() as session, \
+            session.ws_connect(url, ssl=good, protocols=("v5.channel.k8s.io",)) as ws:
+        frames = [m.data async for m in ws if m.type == aiohttp.WSMsgType.BINARY]
     status = orjson.loads(frames[-1][1:])
     assert frames[-1][0] == 3
     assert status["reason"] == "NonZeroExitCode"
 
 
 async def test_exec_needs_an_upgrade_and_a_running_container(served: Any) -> None:
-    base, good, _, _, runtime, worker = served
+    base, good, _, _, runtime, _ = served
     code, body = await get(base + "/exec/default/p/c?command=ls&stdout=true", good)
     assert code == 400 and orjson.loads(body)["message"] == "Upgrade request required"
     [status] = runtime.running("c")

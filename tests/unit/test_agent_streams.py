@@ -66,14 +66,14 @@ async def start_app(session_for: Any, argv: list[str]) -> tuple[web.AppRunner, s
 
 async def run_client(url: str, *, send: list[bytes], protocol: str = streams.V5) -> list[bytes]:
     received: list[bytes] = []
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(url, protocols=(protocol,)) as ws:
-            assert ws.protocol == protocol
-            for message in send:
-                await ws.send_bytes(message)
-            async for message in ws:
-                if message.type == aiohttp.WSMsgType.BINARY:
-                    received.append(message.data)
+    async with aiohttp.ClientSession() as session, \
+            session.ws_connect(url, protocols=(protocol,)) as ws:
+        assert ws.protocol == protocol
+        for message in send:
+            await ws.send_bytes(message)
+        async for message in ws:
+            if message.type == aiohttp.WSMsgType.BINARY:
+                received.append(message.data)
     return received
 
 
@@ -120,12 +120,12 @@ async def test_client_leaving_closes_the_session() -> None:
 
     runner, url = await start_app(make, ["cat"])
     try:
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(url + "?stdin=true&stdout=true",
-                                          protocols=(streams.V4,)) as ws:
-                await ws.send_bytes(b"\x00x")
-                message = await ws.receive()
-                assert message.data == b"\x01x"
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(url + "?stdin=true&stdout=true",
+                                   protocols=(streams.V4,)) as ws:
+            await ws.send_bytes(b"\x00x")
+            message = await ws.receive()
+            assert message.data == b"\x01x"
         for _ in range(50):
             if sessions and sessions[0].closed:
                 break

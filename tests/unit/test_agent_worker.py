@@ -12,7 +12,7 @@ from kubi.node.agent.backoff import Backoff
 from kubi.node.agent.context import NodeContext
 from kubi.node.agent.probes import ProbeManager
 from kubi.node.agent.worker import PodWorker
-from kubi.node.runtime.base import EXITED, RUNNING, SANDBOX_NOTREADY
+from kubi.node.runtime.base import EXITED, RUNNING, SANDBOX_NOTREADY, Mount
 from tests.unit.test_agent_fakes import FakeRuntime
 
 
@@ -69,7 +69,8 @@ async def setup(tmp_path: Path) -> Any:
         {"type": a[2], "reason": a[3], "message": a[4]}), on_change=woken.append)
     ctx = NodeContext(node_name="n1", host_ip="192.0.2.1", statuses=statuses,  # type: ignore[arg-type]
                       recorder=recorder, probes=probes, env=literal_env,  # type: ignore[arg-type]
-                      log_root=tmp_path / "pods", backoff=Backoff(clock=clock), clock=clock)
+                      log_root=tmp_path / "logs", pod_root=tmp_path / "pods",
+                      backoff=Backoff(clock=clock), clock=clock)
     yield ctx, runtime, statuses, recorder, clock
     await probes.close()
 
@@ -264,7 +265,7 @@ async def test_graceful_termination_deletes_the_pod(setup: Any) -> None:
 
 
 async def test_liveness_failure_restarts_the_container(setup: Any) -> None:
-    ctx, runtime, statuses, recorder, _ = setup
+    ctx, runtime, _, recorder, _ = setup
     probe = {"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 1}
     worker = PodWorker(ctx, runtime, make_pod(cont("c", "run", livenessProbe=probe)))
     ctx.probes.on_change = lambda key: worker.wake()
@@ -324,7 +325,7 @@ async def test_post_start_failure_kills_and_reports(setup: Any) -> None:
 
 
 async def test_pre_stop_hook_runs_before_stop(setup: Any) -> None:
-    ctx, runtime, statuses, _, _ = setup
+    ctx, runtime, _, _, _ = setup
     seen: list[list[str]] = []
 
     def handler(argv: list[str]) -> tuple[int, bytes]:
@@ -355,3 +356,109 @@ async def test_on_failure_restarts_only_failures(setup: Any) -> None:
     assert runtime.by_name("ok")[0].state == EXITED
     assert not runtime.running()
     assert RUNNING not in {c.status.state for c in runtime.containers.values()}
+
+
+async def test_containers_get_the_pods_hosts_file_with_its_ip(setup: Any) -> None:
+    ctx, runtime, _, _, _ = setup
+    the_pod = make_pod(cont("c", "run"), hostname="web-0", subdomain="web")
+    await PodWorker(ctx, runtime, the_pod).sync()
+    [sandbox] = runtime.sandboxes.values()
+    assert "10.42.0." not in sandbox.config.hosts_file
+    config = next(iter(runtime.containers.values())).config
+    [mount] = [m for m in config.mounts if m.container_path == "/etc/hosts"]
+    text = Path(mount.host_path).read_text()
+    assert f"{sandbox.status.ip}\tweb-0.web.default.svc.cluster.local\tweb-0\n" in text
+    assert sandbox.config.hostname == "web-0"
+    assert "search default.svc.cluster.local" in sandbox.config.resolv_conf
+
+
+async def test_a_sandbox_without_address_uses_the_nodes(setup: Any) -> None:
+    ctx, runtime, statuses, _, _ = setup
+    worker = PodWorker(ctx, runtime, make_pod(cont("c", "run")))
+    await worker.sync()
+    for sandbox in runtime.sandboxes.values():
+        sandbox.status.ip = ""
+    fresh = PodWorker(ctx, runtime, make_pod(cont("c", "run")))
+    await fresh.sync()
+    assert statuses.latest["default/p"]["podIP"] == "192.0.2.1"
+
+
+async def test_a_dead_sandbox_is_recreated(setup: Any) -> None:
+    ctx, runtime, statuses, recorder, _ = setup
+    worker = PodWorker(ctx, runtime, make_pod(cont("c", "run")))
+    await worker.sync()
+    [old] = list(runtime.sandboxes)
+    await runtime.stop_pod_sandbox(old)
+    await worker.sync()
+    assert len(runtime.sandboxes) == 2
+    [running] = runtime.running("c")
+    assert running.attempt == 1 and running.sandbox_id != old
+    assert "SandboxChanged" in reasons(recorder)
+    entry = statuses.latest["default/p"]["containerStatuses"][0]
+    assert entry["restartCount"] == 1
+    assert entry["lastState"]["terminated"]["exitCode"] == 137
+
+
+async def test_a_shorter_grace_period_interrupts_a_stop(setup: Any) -> None:
+    ctx, runtime, statuses, _, _ = setup
+    runtime.ignore_term.add("c")
+    pod = make_pod(cont("c", "run"))
+    worker = PodWorker(ctx, runtime, pod)
+    worker.start()
+    for _ in range(50):
+        if runtime.running("c"):
+            break
+        await asyncio.sleep(0.01)
+
+    def deleting(grace: int) -> dict[str, Any]:
+        return {**pod, "metadata": {**pod["metadata"], "deletionGracePeriodSeconds": grace,
+                                    "deletionTimestamp": "2024-01-01T00:00:00Z"}}
+
+    worker.update(deleting(30))
+    await asyncio.sleep(0.1)
+    assert not worker.done.is_set()
+    worker.update(deleting(0))
+    await asyncio.wait_for(worker.done.wait(), 1)
+    assert [timeout for _, timeout in runtime.stops] == [30, 2]
+    assert statuses.deleted == [("default/p", "uid-1")]
+
+
+class StubbornVolumes:
+    def __init__(self) -> None:
+        self.ready = False
+        self.torn_down = False
+
+    async def setup(self, pod: dict[str, Any], pod_dir: Path) -> None:
+        if not self.ready:
+            error = RuntimeError("configmap \"cfg\" not found")
+            error.event_message = 'MountVolume.SetUp failed for volume "cfg" : ' \
+                'configmap "cfg" not found'  # type: ignore[attr-defined]
+            raise error
+
+    async def mounts(self, pod: dict[str, Any], container: dict[str, Any],
+                     env: Any, pod_dir: Path) -> list[Any]:
+        return [Mount(host_path=str(pod_dir / "volumes" / "cfg"), container_path="/cfg")]
+
+    async def teardown(self, pod: dict[str, Any], pod_dir: Path) -> None:
+        self.torn_down = True
+
+
+async def test_volumes_gate_the_start_and_are_mounted(setup: Any) -> None:
+    ctx, runtime, statuses, recorder, _ = setup
+    ctx.volumes = StubbornVolumes()
+    pod = make_pod(cont("c", "run"))
+    worker = PodWorker(ctx, runtime, pod)
+    await worker.sync()
+    assert not runtime.sandboxes
+    assert statuses.latest["default/p"]["containerStatuses"][0]["state"]["waiting"][
+        "reason"] == "ContainerCreating"
+    failed = next(e for e in recorder.broadcaster.events if e["reason"] == "FailedMount")
+    assert failed["message"].startswith('MountVolume.SetUp failed for volume "cfg"')
+    ctx.volumes.ready = True
+    await worker.sync()
+    config = next(iter(runtime.containers.values())).config
+    assert [m.container_path for m in config.mounts] == ["/cfg", "/etc/hosts"]
+    worker.update({**pod, "metadata": {**pod["metadata"], "deletionTimestamp": "x"}})
+    worker.start()
+    await asyncio.wait_for(worker.done.wait(), 2)
+    assert ctx.volumes.torn_down

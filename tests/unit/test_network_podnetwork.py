@@ -28,6 +28,16 @@ def ip(*args: str) -> str:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=False).stdout
 
 
+def in_pod(netns: str, *args: str) -> str:
+    return subprocess.run(["nsenter", f"--net={netns}", *args], capture_output=True,
+                          text=True, check=False).stdout
+
+
+def route_lookup(address: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", "route", "get", address], capture_output=True, text=True,
+                          check=False)
+
+
 def links() -> str:
     return ip("-o", "link", "show")
 
@@ -69,8 +79,7 @@ async def test_bridge_gateway_and_blackhole_routes(network: PodNetwork) -> None:
     # The node's /24 is more specific than the blackhole: local pods are reachable.
     route = ip("route", "get", network.gateway.rsplit(".", 1)[0] + ".77")
     assert network.bridge in route or "local" in route
-    lookup = subprocess.run(["ip", "route", "get", "10.42.199.9"], capture_output=True,
-                            text=True, check=False)
+    lookup = route_lookup("10.42.199.9")
     assert lookup.returncode != 0 and "no route to host" in lookup.stderr.lower()
 
 
@@ -82,11 +91,9 @@ async def test_pod_wiring_and_removal(network: PodNetwork) -> None:
         pod = await network.add_pod(sandbox_id, holder.pid)
         assert pod.ip.startswith(network.cidr.rsplit(".", 1)[0])
         assert linux.is_mount_point(pod.netns_path)
-        inside = subprocess.run(["nsenter", f"--net={pod.netns_path}", "ip", "-o", "addr"],
-                                capture_output=True, text=True).stdout
+        inside = in_pod(pod.netns_path, "ip", "-o", "addr")
         assert f"{pod.ip}/24" in inside
-        routes = subprocess.run(["nsenter", f"--net={pod.netns_path}", "ip", "route"],
-                                capture_output=True, text=True).stdout
+        routes = in_pod(pod.netns_path, "ip", "route")
         assert f"default via {network.gateway}" in routes
         assert f"master {network.bridge}" in ip("-o", "link", "show", pod.host_veth)
         # Node to pod: a listener inside the namespace answers on the pod IP.
@@ -94,7 +101,7 @@ async def test_pod_wiring_and_removal(network: PodNetwork) -> None:
         server.bind((pod.ip, 0))
         server.listen()
         port = server.getsockname()[1]
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(pod.ip, port), 5)
+        _, writer = await asyncio.wait_for(asyncio.open_connection(pod.ip, port), 5)
         writer.close()
         server.close()
         await network.remove_pod(sandbox_id)
@@ -130,3 +137,12 @@ async def test_teardown_removes_everything(tmp_path: Path) -> None:
     finally:
         holder.stop()
         await net.teardown_all()
+
+
+async def test_two_networks_keep_each_others_routes(network: PodNetwork, tmp_path: Path) -> None:
+    other = PodNetwork(f"10.42.{random.randint(200, 250)}.0/24", tmp_path / "other",
+                       bridge=f"kubt{secrets.token_hex(3)}")
+    await other.start()
+    await other.teardown_all()
+    unreachable = ip("route", "show", "type", "unreachable")
+    assert "10.42.0.0/16" in unreachable and "10.43.0.0/16" in unreachable

@@ -12,14 +12,16 @@ import textwrap
 
 from kubi.node.runtime.base import EXITED, RUNNING, SANDBOX_READY
 from kubi.node.runtime.host import linux
-from tests.unit.test_runtime_host_support import (  # noqa: F401 - host_env is a fixture
+from tests.unit import test_runtime_host_support as support
+from tests.unit.test_runtime_host_support import (
     Env,
-    host_env,
     leftovers,
     needs_root,
+    wait_for,
 )
 
 pytestmark = needs_root
+host_env = support.host_env
 
 
 async def test_a_new_runtime_adopts_running_pods(host_env: Env) -> None:
@@ -77,17 +79,22 @@ _AGENT = textwrap.dedent("""
 """)
 
 
+def run_agent_and_kill_it(env: Env) -> dict[str, str]:
+    """Start a pod from a separate agent process, then kill -9 that process."""
+    agent = subprocess.Popen([sys.executable, "-c", _AGENT, str(env.root), env.network.cidr,
+                              env.network.bridge, env.tag], stdout=subprocess.PIPE)
+    assert agent.stdout is not None
+    ids: dict[str, str] = json.loads(agent.stdout.readline())
+    agent.send_signal(signal.SIGKILL)
+    agent.wait()
+    return ids
+
+
 async def test_pods_survive_kill_9_of_the_agent(host_env: Env) -> None:
     # Orphans of the killed agent (its launcher) become ours, so they can be reaped.
     linux.become_subreaper()
     try:
-        agent = subprocess.Popen(
-            [sys.executable, "-c", _AGENT, str(host_env.root), host_env.network.cidr,
-             host_env.network.bridge, host_env.tag], stdout=subprocess.PIPE)
-        assert agent.stdout is not None
-        ids = json.loads(agent.stdout.readline())
-        agent.send_signal(signal.SIGKILL)
-        agent.wait()
+        ids = await asyncio.to_thread(run_agent_and_kill_it, host_env)
 
         await host_env.runtime.close()
         host_env.runtime = host_env.new_runtime()
@@ -108,7 +115,7 @@ async def test_pods_survive_kill_9_of_the_agent(host_env: Env) -> None:
         with_zombies = True
         while with_zombies:
             try:
-                with_zombies = os.waitpid(-1, os.WNOHANG)[0] != 0
+                with_zombies = os.waitpid(-1, os.WNOHANG)[0] != 0  # noqa: ASYNC222
             except ChildProcessError:
                 with_zombies = False
     finally:
@@ -132,3 +139,16 @@ async def test_destroy_all_leaves_nothing(host_env: Env) -> None:
     assert not (host_env.root / "network" / "netns").exists()
     assert os.listdir(host_env.root / "runtime" / "sandboxes") == []
     assert os.listdir(host_env.root / "runtime" / "containers") == []
+
+
+async def test_a_lost_launcher_is_started_again(host_env: Env) -> None:
+    sid = await host_env.sandbox("relaunch")
+    record = json.loads((host_env.root / "runtime" / "launcher.json").read_text())
+    first = record["pid"]
+    os.kill(first, signal.SIGKILL)
+    await wait_for(lambda: not linux.process_alive(first, record["start_time"]))
+    cid = await host_env.container(sid, "c", ["sh", "-c", "echo again"])
+    assert (await host_env.runtime.wait_container(cid)).exit_code == 0
+    second = json.loads((host_env.root / "runtime" / "launcher.json").read_text())["pid"]
+    assert second != first
+    host_env.pids.add(second)

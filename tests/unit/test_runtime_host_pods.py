@@ -18,11 +18,12 @@ from kubi.node.runtime.base import (
     ContainerConfig,
     Mount,
     RuntimeError_,
+    SandboxConfig,
 )
-from tests.unit.test_runtime_host_support import (  # noqa: F401 - host_env is a fixture
+from tests.unit import test_runtime_host_support as support
+from tests.unit.test_runtime_host_support import (
     PYTHON,
     Env,
-    host_env,
     log_records,
     log_text,
     needs_root,
@@ -30,6 +31,7 @@ from tests.unit.test_runtime_host_support import (  # noqa: F401 - host_env is a
 )
 
 pytestmark = needs_root
+host_env = support.host_env
 
 
 async def test_sandbox_hostname_hosts_and_resolv_conf(host_env: Env) -> None:
@@ -205,3 +207,50 @@ async def test_many_pods_at_once(host_env: Env) -> None:
     assert {s.id for s in statuses if s.state == RUNNING} == set(ids)
     ips = {s.ip for s in await host_env.runtime.list_pod_sandboxes()}
     assert len(ips) == 8
+
+
+async def test_without_isolation_pods_are_plain_processes(tmp_path: Path) -> None:
+    from kubi.node.runtime.host.runtime import HostRuntime
+    runtime = HostRuntime(tmp_path / "plain", None, isolated=False,
+                          cgroup_root=f"kubt-plain-{os.getpid()}")
+    await runtime.start()
+    try:
+        sid = await runtime.run_pod_sandbox(SandboxConfig(
+            name="plain", namespace="default", uid="uid-plain", hostname="plain",
+            hosts_file="", resolv_conf=""))
+        assert (await runtime.pod_sandbox_status(sid)).state == SANDBOX_READY
+        log = str(tmp_path / "plain.log")
+        cid = await runtime.create_container(sid, ContainerConfig(
+            name="c", image="node", argv=["hostname"],
+            log_path=log))
+        await runtime.start_container(cid)
+        assert (await runtime.wait_container(cid)).exit_code == 0
+        assert log_text(log) == socket.gethostname()
+        sleeper = await runtime.create_container(sid, ContainerConfig(
+            name="s", image="node", argv=["sleep", "300"], log_path=log))
+        await runtime.start_container(sleeper)
+        session = await runtime.exec(sleeper, ["echo", "plain-exec"], tty=False, stdin=False)
+        assert await session.read_stdout() == b"plain-exec\n"
+        assert await session.wait() == 0
+        await session.close()
+    finally:
+        await runtime.destroy_all()
+
+
+async def test_volume_mounts_read_only_and_files(host_env: Env) -> None:
+    data = host_env.root / "data"
+    data.mkdir()
+    single = host_env.root / "single.conf"
+    single.write_text("one file\n")
+    base = f"/tmp/kubt-{host_env.tag}"
+    sid = await host_env.sandbox("volumes")
+    cid = await host_env.container(sid, "c", ["sh", "-c", (
+        f"touch {base}/ro/x 2>/dev/null && echo WROTE-RO || echo READ-ONLY; "
+        f"touch {base}/rw/y && echo WROTE-RW; cat {base}/etc/single.conf")],
+        mounts=[Mount(str(data), f"{base}/ro", readonly=True),
+                Mount(str(data), f"{base}/rw"),
+                Mount(str(single), f"{base}/etc/single.conf", is_file=True)])
+    assert (await host_env.runtime.wait_container(cid)).exit_code == 0
+    assert log_text(host_env.log_path("volumes", "c")).splitlines() == [
+        "READ-ONLY", "WROTE-RW", "one file"]
+    assert (data / "y").exists() and not (data / "x").exists()

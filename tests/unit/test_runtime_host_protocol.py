@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from kubi.node.runtime.base import (
     CREATED,
     EXITED,
@@ -14,14 +16,12 @@ from kubi.node.runtime.base import (
     Mount,
     SandboxConfig,
 )
-from kubi.node.runtime.host import protocol
+from kubi.node.runtime.host import protocol, requests
 from kubi.node.runtime.host.cgroups import cpu_quota_us
-from kubi.node.runtime.host.container import container_env, resolve_executable, StartError
+from kubi.node.runtime.host.container import StartError, container_env, resolve_executable
 from kubi.node.runtime.host.records import ContainerRecord, SandboxRecord
 from kubi.node.runtime.host.shim import exit_reason
 from kubi.node.runtime.host.state import read_json, write_json
-
-import pytest
 
 
 def test_frames_round_trip_and_wait_for_completion() -> None:
@@ -102,3 +102,55 @@ def test_read_json_tolerates_missing_and_torn_files(tmp_path: Path) -> None:
     assert read_json(tmp_path / "absent.json") is None
     (tmp_path / "torn.json").write_text('{"a": ')
     assert read_json(tmp_path / "torn.json") is None
+
+
+def _records(host_network: bool = False, share: bool = False
+             ) -> tuple[ContainerRecord, SandboxRecord]:
+    sandbox = SandboxRecord(id="s1", created_at=1.0, holder_pid=42, holder_start=7,
+                            config=SandboxConfig(name="p", namespace="ns", uid="u",
+                                                 hostname="p", hosts_file="", resolv_conf="",
+                                                 host_network=host_network,
+                                                 share_process_namespace=share))
+    config = ContainerConfig(name="c", image="i", argv=["sleep", "1"], env={"A": "1"},
+                             run_as_user=1000, tty=True, stdin=True, stdin_once=True,
+                             mounts=[Mount("/data", "/mnt/data", readonly=True)],
+                             log_path="/logs/c/0.log")
+    record = ContainerRecord(id="c1", sandbox_id="s1", config=config, created_at=2.0,
+                             cgroup="u/c1", pid=99, start_time=5)
+    return record, sandbox
+
+
+def test_shim_request_for_an_isolated_pod() -> None:
+    record, sandbox = _records()
+    settings = requests.Settings(True, "kubi", 100, 3)
+    req = requests.shim_request(record, sandbox, settings, sandbox_dir=Path("/st/s1"),
+                                status_path=Path("/st/c1/status.json"),
+                                cgroup_procs=["/cg/procs"])
+    assert req["holder"] == {"pid": 42, "start_time": 7}
+    assert (req["share_pid"], req["own_pid_ns"], req["stdin_once"]) == (False, True, True)
+    spec = req["process"]
+    assert spec["join"] == ["ipc", "uts", "net"] and spec["mount_proc"]
+    assert spec["pod_files"]["/etc/resolv.conf"] == "/st/s1/resolv.conf"
+    assert spec["mounts"] == [{"host_path": "/data", "container_path": "/mnt/data",
+                               "readonly": True, "is_file": False}]
+    assert spec["env"]["HOSTNAME"] == "p" and spec["env"]["TERM"] == "xterm"
+    assert spec["uid"] == 1000 and spec["cgroup_procs"] == ["/cg/procs"]
+
+
+def test_requests_for_host_network_shared_pid_and_plain_pods() -> None:
+    record, sandbox = _records(host_network=True, share=True)
+    isolated = requests.Settings(True, "kubi", 100, 3)
+    req = requests.shim_request(record, sandbox, isolated, sandbox_dir=Path("/s"),
+                                status_path=Path("/c"), cgroup_procs=[])
+    assert req["process"]["join"] == ["ipc"]
+    assert (req["share_pid"], req["own_pid_ns"]) == (True, False)
+    plain = requests.Settings(False, "kubi", 100, 3)
+    req = requests.shim_request(record, sandbox, plain, sandbox_dir=Path("/s"),
+                                status_path=Path("/c"), cgroup_procs=[])
+    assert req["holder"] is None and req["process"]["join"] == []
+    assert "mounts" not in req["process"]
+    exec_req = requests.exec_request(record, sandbox, isolated, argv=["ls"], tty=False,
+                                     cgroup_procs=[])
+    assert exec_req["target"] == {"pid": 99, "start_time": 5} and exec_req["pid_ns"]
+    assert exec_req["process"]["join"] == ["ipc", "uts", "net", "mnt"]
+    assert "TERM" not in exec_req["process"]["env"]

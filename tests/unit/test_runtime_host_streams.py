@@ -8,16 +8,16 @@ import pytest
 
 from kubi.node.runtime.base import RuntimeError_
 from kubi.node.runtime.host.streams import AttachSession, ExecSession
-from tests.unit.test_runtime_host_support import (  # noqa: F401 - host_env is a fixture
+from tests.unit import test_runtime_host_support as support
+from tests.unit.test_runtime_host_support import (
     PYTHON,
     Env,
-    host_env,
     log_text,
     needs_root,
-    wait_for,
 )
 
 pytestmark = needs_root
+host_env = support.host_env
 
 
 async def read_all(read: object) -> bytes:

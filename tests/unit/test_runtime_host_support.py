@@ -45,13 +45,14 @@ class Env:
         return HostRuntime(self.root / "runtime", network, cgroup_root=f"kubt-{self.tag}")
 
     def sandbox_config(self, name: str, **overrides: object) -> SandboxConfig:
-        values: dict[str, object] = dict(
-            name=name, namespace="default", uid=f"uid-{name}-{self.tag}", hostname=name,
-            hosts_file=f"# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"
-                       f"10.42.0.99\t{name}.sub.default.svc.cluster.local\t{name}\n",
-            resolv_conf="search default.svc.cluster.local svc.cluster.local cluster.local\n"
-                        "nameserver 10.43.0.10\noptions ndots:5\n",
-            log_directory=str(self.root / "logs" / name))
+        values: dict[str, object] = {
+            "name": name, "namespace": "default", "uid": f"uid-{name}-{self.tag}",
+            "hostname": name,
+            "hosts_file": "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"
+                          f"10.42.0.99\t{name}.sub.default.svc.cluster.local\t{name}\n",
+            "resolv_conf": "search default.svc.cluster.local svc.cluster.local cluster.local\n"
+                           "nameserver 10.43.0.10\noptions ndots:5\n",
+            "log_directory": str(self.root / "logs" / name)}
         values.update(overrides)
         return SandboxConfig(**values)  # type: ignore[arg-type]
 
@@ -69,8 +70,8 @@ class Env:
     async def container(self, sandbox_id: str, name: str, argv: list[str],
                         **overrides: object) -> str:
         pod = self.runtime._sandboxes[sandbox_id].config.name
-        values: dict[str, object] = dict(name=name, image="node", argv=argv,
-                                         log_path=self.log_path(pod, name))
+        values: dict[str, object] = {"name": name, "image": "node", "argv": argv,
+                                     "log_path": self.log_path(pod, name)}
         values.update(overrides)
         container_id = await self.runtime.create_container(
             sandbox_id, ContainerConfig(**values))  # type: ignore[arg-type]

@@ -91,9 +91,11 @@ def main() -> None:
               help="Run the API server alone, without the controller manager and scheduler.")
 @click.option("--sim-nodes", type=click.IntRange(min=0), default=0,
               help="Register this many simulated nodes (pods on them are simulated).")
+@click.option("--local-node", is_flag=True,
+              help="Also run this machine as a node when --sim-nodes is given.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def up(data_dir: Path | None, port: int, kubeconfig: Path | None, bind_address: str,
-       no_controllers: bool, sim_nodes: int, verbose: int) -> None:
+       no_controllers: bool, sim_nodes: int, local_node: bool, verbose: int) -> None:
     """Run a single-node cluster in the foreground."""
     started = time.monotonic()
     data_dir = (data_dir or default_data_dir()).expanduser().resolve()
@@ -103,8 +105,9 @@ def up(data_dir: Path | None, port: int, kubeconfig: Path | None, bind_address: 
     try:
         _setup_logging(data_dir, verbose)
         kubeconfig = (kubeconfig or data_dir / "kubeconfig.yaml").expanduser().resolve()
+        local = not no_controllers and (local_node or not sim_nodes) and os.geteuid() == 0
         _run(_up(data_dir, port, kubeconfig, bind_address, started, not no_controllers,
-                 sim_nodes))
+                 sim_nodes, local))
     finally:
         lock.release()
 
@@ -118,8 +121,30 @@ def _run(coro) -> None:
         asyncio.run(coro)
 
 
+def _local_agent_argv(pki, api_url: str, data_dir: Path) -> list[str]:
+    """The command line of this machine's node agent, with its credentials."""
+    import socket
+    import sys
+
+    from kubi.apiserver.pki import serving_hosts
+    from kubi.cli.kubeconfig import kubeconfig_for, write_kubeconfig
+    from kubi.controllers.endpoints import primary_ipv4
+
+    node = socket.gethostname().lower()
+    config = data_dir / "agent.kubeconfig"
+    write_kubeconfig(kubeconfig_for(pki, api_url, "agent-client", f"system:node:{node}",
+                                    ("system:nodes",)), config)
+    address = primary_ipv4()
+    serving = pki.issue("agent-serving", common_name=f"system:node:{node}", server=True,
+                        hosts=serving_hosts((address,) if address else ()))
+    return [sys.executable, "-m", "kubi", "agent", "--kubeconfig", str(config),
+            "--node-name", node, "--data-dir", str(data_dir / "agent"),
+            "--tls-cert", str(serving.cert), "--tls-key", str(serving.key),
+            "--client-ca", str(pki.ca.cert), "--drain-on-exit"]
+
+
 async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: float,
-              controllers: bool, sim_nodes: int) -> None:
+              controllers: bool, sim_nodes: int, local_node: bool) -> None:
     from kubi.apiserver.server import APIServer, ServerConfig
     from kubi.cli.components import Supervisor, components_argv
     from kubi.cli.kubeconfig import kubeconfig_for, write_admin_kubeconfig, write_kubeconfig
@@ -147,6 +172,11 @@ async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: f
         argv = components_argv(cm_config, controllers=controllers, sim_nodes=sim_nodes)
         supervisor = Supervisor(argv, data_dir / "components.log")
         supervisor.start()
+    agent = None
+    if local_node:
+        agent = Supervisor(_local_agent_argv(server.pki, api_url, data_dir),
+                           data_dir / "agent.log")
+        agent.start()
     elapsed = time.monotonic() - started
     click.echo(
         f"kubi is up in {elapsed:.2f}s: API server on https://127.0.0.1:{port}\n"
@@ -158,6 +188,10 @@ async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: f
         await stop.wait()
     finally:
         click.echo("kubi: shutting down", err=True)
+        if agent is not None:
+            # The agent drains on SIGTERM: no pod process, mount, veth, netns or
+            # cgroup outlives the cluster. Give it the pods' grace periods.
+            await agent.stop(timeout=45.0)
         if supervisor is not None:
             await supervisor.stop()
         await server.stop()
@@ -214,6 +248,31 @@ def components(kubeconfig: Path, no_controllers: bool, no_scheduler: bool, sim_n
     _component_logging(verbose)
     _run(run_components(kubeconfig, controllers=not no_controllers,
                         scheduler=not no_scheduler, sim_nodes=sim_nodes, identity=identity))
+
+
+@main.command()
+@_KUBECONFIG
+@click.option("--node-name", default=None, help="The Node's name (default: the host name).")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the agent keeps pods' state (default /var/lib/kubi/agent as root).")
+@click.option("--port", type=int, default=10250, show_default=True,
+              help="HTTPS port for logs, exec and attach.")
+@click.option("--tls-cert", type=click.Path(exists=True, path_type=Path), default=None)
+@click.option("--tls-key", type=click.Path(exists=True, path_type=Path), default=None)
+@click.option("--client-ca", type=click.Path(exists=True, path_type=Path), default=None,
+              help="CA of the API server's client certificate (default: the kubeconfig's).")
+@click.option("--drain-on-exit", is_flag=True,
+              help="Remove every pod from the machine when stopping.")
+@_VERBOSE
+def agent(kubeconfig: Path, node_name: str | None, data_dir: Path | None, port: int,
+          tls_cert: Path | None, tls_key: Path | None, client_ca: Path | None,
+          drain_on_exit: bool, verbose: int) -> None:
+    """Join a cluster as a node that runs pods on this machine."""
+    from kubi.node.agent.main import run as run_agent
+
+    _component_logging(verbose)
+    _run(run_agent(kubeconfig, node_name, data_dir, drain=drain_on_exit, tls_cert=tls_cert,
+                   tls_key=tls_key, client_ca=client_ca, port=port))
 
 
 @main.command()

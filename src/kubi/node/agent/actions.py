@@ -89,9 +89,7 @@ def should_container_be_restarted(container: dict[str, Any], pod: dict[str, Any]
     policy = restart_policy(pod)
     if policy == "Never":
         return False
-    if policy == "OnFailure" and status.exit_code == 0:
-        return False
-    return True
+    return not (policy == "OnFailure" and status.exit_code == 0)
 
 
 def init_failed(status: ContainerStatus) -> bool:

@@ -6,7 +6,9 @@ with the machine's capacity, addresses and nodeInfo, keep its Lease and
 status fresh, and watch the pods bound to it (one informer, field selector
 `spec.nodeName`). The runtime comes up once the control plane has given the
 node a podCIDR when it needs one (a `RuntimeFactory` receives the CIDR);
-until then the node reports NotReady and pods wait.
+until then the node reports NotReady and pods wait. The endpoint needs the
+TLS files (a serving certificate, and the CA whose client certificates it
+accepts); without them it serves plain HTTP on loopback only.
 
 With the runtime up, the agent first looks at what it already holds: pods
 still present keep their running containers (their workers adopt them), and
@@ -26,7 +28,7 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kubi.api.errors import StatusError
 from kubi.client.client import Client, Resource
@@ -34,14 +36,14 @@ from kubi.client.informer import Informer
 from kubi.controllers.events import NORMAL, EventBroadcaster
 from kubi.node.agent import machine as machine_facts
 from kubi.node.agent import node as node_report
-from kubi.node.agent.containerconfig import EnvResolver, LABEL_GRACE_PERIOD, api_env_resolver
-from kubi.node.agent.context import MountSource, NodeContext, no_mounts
+from kubi.node.agent.containerconfig import LABEL_GRACE_PERIOD, EnvResolver, api_env_resolver
+from kubi.node.agent.context import NodeContext, NoVolumes, PodVolumes
 from kubi.node.agent.endpoints import WorkerEndpoints
 from kubi.node.agent.pleg import PERIOD, Relist
 from kubi.node.agent.probes import ProbeManager
 from kubi.node.agent.server import AgentServer
 from kubi.node.agent.tls import server_context
-from kubi.node.agent.worker import PodWorker, log_directory, pod_key
+from kubi.node.agent.worker import PodWorker, log_directory
 from kubi.node.heartbeat import TRANSIENT, NodeHeartbeat, register_node
 from kubi.node.runtime.base import Runtime
 from kubi.node.sim.ipam import IPAM
@@ -56,6 +58,7 @@ SERVICES = Resource("", "v1", "services", True, "Service")
 SIM_HANDLER = "sim"
 RUNTIME_VERSION = "kubi-host://0.1"
 REGISTRATION_RETRY_MAX = 7.0
+RUNTIME_RETRY = 5.0
 
 # Builds the runtime once the node's podCIDR is known.
 RuntimeFactory = Callable[[str | None], Awaitable[Runtime]]
@@ -78,9 +81,9 @@ def _read(path: str) -> str:
         return ""
 
 
-def _is_runtime(source: object) -> bool:
-    """A runtime itself, as opposed to a factory that makes one."""
-    return hasattr(source, "run_pod_sandbox")
+def _as_runtime(source: Runtime | RuntimeFactory) -> Runtime | None:
+    """The runtime itself, or None when `source` is a factory that makes one."""
+    return cast(Runtime, source) if hasattr(source, "run_pod_sandbox") else None
 
 
 class Agent:
@@ -88,7 +91,7 @@ class Agent:
                  data_dir: str | Path, default_handler: str = "host", port: int = 10250,
                  bind: str = "0.0.0.0", tls_cert: str | Path | None = None,
                  tls_key: str | Path | None = None, client_ca: str | Path | None = None,
-                 env: EnvResolver | None = None, mounts: MountSource = no_mounts,
+                 env: EnvResolver | None = None, volumes: PodVolumes | None = None,
                  machine: machine_facts.MachineInfo | None = None,
                  require_pod_cidr: bool = True, runtime_version: str = RUNTIME_VERSION,
                  relist_period: float = PERIOD, heartbeat: float = 10.0,
@@ -122,7 +125,8 @@ class Agent:
             node_name=node_name, host_ip=self.machine.internal_ip, statuses=self.statuses,
             recorder=self.recorder, probes=self.probes,
             env=env or api_env_resolver(client, services=self.service_informer.list),
-            log_root=self.data_dir / "pods", mounts=mounts,
+            log_root=self.data_dir / "logs", pod_root=self.data_dir / "pods",
+            volumes=volumes or NoVolumes(),
             network_ready=lambda: self.pod_cidr is not None or not self.require_pod_cidr,
             node_hosts=lambda: _read("/etc/hosts"), node_resolv=lambda: _read("/etc/resolv.conf"),
             clock=clock)
@@ -133,7 +137,9 @@ class Agent:
         if tls_cert and tls_key and client_ca:
             ssl_context = server_context(tls_cert, tls_key, client_ca)
         else:
-            ssl_context = None
+            # Without TLS nothing can tell the API server from anyone else, so
+            # the endpoint then only listens on loopback (tests, local tools).
+            ssl_context, bind = None, "127.0.0.1"
         self._serve = (bind, port, ssl_context)
         self.port = port
         self.heartbeat: NodeHeartbeat | None = None
@@ -148,7 +154,8 @@ class Agent:
     # ---- start and stop
 
     async def start(self) -> None:
-        (self.data_dir / "pods").mkdir(parents=True, exist_ok=True)
+        self.ctx.log_root.mkdir(parents=True, exist_ok=True)
+        self.ctx.pod_root.mkdir(parents=True, exist_ok=True)
         bind, port, ssl_context = self._serve
         self.server = AgentServer(WorkerEndpoints(self._by_key.get), bind=bind, port=port,
                                   ssl_context=ssl_context, clock=self.clock)
@@ -175,10 +182,10 @@ class Agent:
         self.pod_informer.on_delete(self._on_pod_deleted)
         self.pod_informer.start()
         await self.pod_informer.wait_synced()
-        if _is_runtime(self._runtime_source):
+        if _as_runtime(self._runtime_source) is not None:
             await self._bring_up_runtime()
         else:
-            self._spawn(self._bring_up_runtime(), "agent-runtime")
+            self._spawn(self._keep_bringing_up_runtime(), "agent-runtime")
 
     async def stop(self, *, drain: bool = False) -> None:
         """Stop the agent; with `drain`, first remove every pod from the machine."""
@@ -265,18 +272,27 @@ class Agent:
 
     # ---- the runtime
 
+    async def _keep_bringing_up_runtime(self) -> None:
+        while True:
+            try:
+                await self._bring_up_runtime()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("node %s: starting the runtime failed; retrying",
+                              self.node_name)
+                await asyncio.sleep(RUNTIME_RETRY)
+
     async def _bring_up_runtime(self) -> None:
-        source = self._runtime_source
-        if _is_runtime(source):
-            runtime = source  # type: ignore[assignment]
-        else:
+        runtime = _as_runtime(self._runtime_source)
+        if runtime is None:
             if self.require_pod_cidr:
                 await self._cidr_known.wait()
-            runtime = await source(self.pod_cidr)  # type: ignore[operator]
+            runtime = await cast(RuntimeFactory, self._runtime_source)(self.pod_cidr)
         await runtime.start()
         self.runtime = runtime
         await self._adopt()
-        self._ready = True
         log.info("node %s: runtime up, %d pods adopted", self.node_name, len(self.workers))
         self._node_event("NodeReady", f"Node {self.node_name} status is now: NodeReady")
         if self.heartbeat is not None:
@@ -297,6 +313,9 @@ class Agent:
         for sandbox in await self.runtime.list_pod_sandboxes():
             if sandbox.uid not in known:
                 await self._clean_orphan(sandbox.uid)
+        # From here on informer events start workers directly; the pods already
+        # known start theirs now, with no await in between to miss one.
+        self._ready = True
         for pod in self.pod_informer.list():
             self._on_pod(pod)
 
@@ -320,10 +339,18 @@ class Agent:
                 await runtime.remove_pod_sandbox(sandbox.id)
             except Exception:
                 log.exception("removing orphaned sandbox %s failed", sandbox.id)
-            md = {"name": sandbox.name, "namespace": sandbox.namespace, "uid": uid}
-            shutil.rmtree(log_directory(self.ctx.log_root, {"metadata": md}),
-                          ignore_errors=True)
+            pod = {"metadata": {"name": sandbox.name, "namespace": sandbox.namespace,
+                                "uid": uid}}
+            await self._teardown_volumes(pod)
+            shutil.rmtree(log_directory(self.ctx.log_root, pod), ignore_errors=True)
+            shutil.rmtree(self.ctx.pod_root / uid, ignore_errors=True)
         log.info("node %s: removed the leftovers of deleted pod %s", self.node_name, uid)
+
+    async def _teardown_volumes(self, pod: dict[str, Any]) -> None:
+        try:
+            await self.ctx.volumes.teardown(pod, self.ctx.pod_root / pod["metadata"]["uid"])
+        except Exception:
+            log.exception("tearing down the volumes of pod %s failed", pod["metadata"]["uid"])
 
     def _on_runtime_change(self, uid: str) -> None:
         worker = self.workers.get(uid)
@@ -386,7 +413,7 @@ class Agent:
         self._finished_uids.discard(uid)
         worker = self.workers.get(uid)
         if worker is not None:
-            worker.vanished()
+            worker.vanished(pod)
 
     def _wake_key(self, key: str) -> None:
         worker = self._by_key.get(key)
@@ -403,4 +430,4 @@ class Agent:
         return self._by_key.get(f"{namespace}/{name}")
 
 
-__all__ = ["Agent", "RuntimeFactory", "pod_key"]
+__all__ = ["Agent", "RuntimeFactory"]

@@ -55,13 +55,13 @@ class ContainerConfigError(Exception):
 
 
 # (reason, message) of an event to record about the pod, the start going on.
-Warning_ = tuple[str, str]
+EnvWarning = tuple[str, str]
 
 # Resolves `container`'s environment given the pod's and the node's IPs; raises
 # an exception with a `reason` attribute (ContainerConfigError, envvars.ConfigError)
 # when the container cannot be configured yet.
 EnvResolver = Callable[[dict[str, Any], dict[str, Any], str, str],
-                       Awaitable[tuple[dict[str, str], list[Warning_]]]]
+                       Awaitable[tuple[dict[str, str], list[EnvWarning]]]]
 
 
 def api_env_resolver(client: Client, *,
@@ -78,7 +78,7 @@ def api_env_resolver(client: Client, *,
             raise
 
     async def resolve(pod: dict[str, Any], container: dict[str, Any], pod_ip: str,
-                      host_ip: str) -> tuple[dict[str, str], list[Warning_]]:
+                      host_ip: str) -> tuple[dict[str, str], list[EnvWarning]]:
         spec = pod.get("spec") or {}
         service_env = service_environment(
             services() if services else [], pod["metadata"].get("namespace", "default"),

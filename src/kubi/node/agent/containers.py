@@ -22,18 +22,22 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
+from kubi.node.agent import dnsfiles
 from kubi.node.agent.actions import KILL_LIVENESS, KILL_STARTUP, KillInfo
 from kubi.node.agent.backoff import go_duration, stable_key
 from kubi.node.agent.containerconfig import (
     CREATE_CONTAINER_CONFIG_ERROR,
     CREATE_CONTAINER_ERROR,
+    ContainerConfigError,
     build_container_config,
     spec_hash,
 )
+from kubi.node.agent.context import NodeContext
 from kubi.node.agent.handlers import Target, run_hook
 from kubi.node.agent.podruntime import PodRuntime
 from kubi.node.agent.podstatus import WaitingReason
-from kubi.node.runtime.base import EXITED, RUNNING, ContainerStatus, RuntimeError_
+from kubi.node.envvars import ConfigError
+from kubi.node.runtime.base import EXITED, RUNNING, ContainerStatus, Mount, RuntimeError_
 
 if TYPE_CHECKING:
     from kubi.node.agent.worker import PodWorker
@@ -43,9 +47,12 @@ log = logging.getLogger(__name__)
 MIN_GRACE = 2
 DEFAULT_GRACE = 30
 KEEP_ATTEMPTS = 2
+# What a runtime call may fail with, short of a bug: reported, then retried.
+RUNTIME_ERRORS = (RuntimeError_, OSError, LookupError, ValueError)
 CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
 RUN_CONTAINER_ERROR = "RunContainerError"
 POST_START_HOOK_ERROR = "PostStartHookError"
+ETC_HOSTS = "/etc/hosts"
 _LOG_NAME = re.compile(r"^(\d+)\.log(\..*)?$")
 
 
@@ -90,7 +97,7 @@ class ContainerOps:
         self.worker = worker
 
     @property
-    def ctx(self) -> Any:
+    def ctx(self) -> NodeContext:
         return self.worker.ctx
 
     def _event(self, container: str, kind: str, reason: str, message: str) -> None:
@@ -143,21 +150,27 @@ class ContainerOps:
                                                self.ctx.host_ip)
             for reason, message in warnings:
                 self._event("", "Warning", reason, message)
-            mounts = await self.ctx.mounts(worker.pod, container)
+            mounts = await self.ctx.volumes.mounts(worker.pod, container, env, worker.pod_dir)
+            mounts += self._hosts_mount(container, mounts)
             container_logs.mkdir(parents=True, exist_ok=True)
             config = build_container_config(worker.pod, container, env=env, attempt=attempt,
                                             log_path=str(container_logs / f"{attempt}.log"),
                                             init=init, mounts=mounts)
+        except (ContainerConfigError, ConfigError) as exc:
+            self._fail(name, exc.reason, str(exc))
+            return False, retry
         except Exception as exc:
-            reason = getattr(exc, "reason", None)
-            if not isinstance(reason, str):
-                log.exception("pod %s: configuring container %s failed", worker.key, name)
-                reason = CREATE_CONTAINER_CONFIG_ERROR
-            self._fail(name, reason, getattr(exc, "message", None) or str(exc))
+            if isinstance(getattr(exc, "reason", None), str):
+                self._fail(name, exc.reason, str(exc))  # type: ignore[attr-defined]
+                return False, retry
+            # An env or mount source failing in an unexpected way still only holds
+            # this container back.
+            log.exception("pod %s: configuring container %s failed", worker.key, name)
+            self._fail(name, CREATE_CONTAINER_CONFIG_ERROR, "internal error, see the agent log")
             return False, retry
         try:
             container_id = await worker.runtime.create_container(sandbox.id, config)
-        except Exception as exc:
+        except RUNTIME_ERRORS as exc:
             reason = exc.reason if isinstance(exc, RuntimeError_) and \
                 exc.reason.startswith("CreateContainer") else CREATE_CONTAINER_ERROR
             self._fail(name, reason, str(exc))
@@ -165,22 +178,48 @@ class ContainerOps:
         self._event(name, "Normal", "Created", f"Created container: {name}")
         try:
             await worker.runtime.start_container(container_id)
-        except Exception as exc:
+        except RUNTIME_ERRORS as exc:
             self._fail(name, RUN_CONTAINER_ERROR, str(exc))
             return False, None
         self._event(name, "Normal", "Started", f"Started container {name}")
         hook = (container.get("lifecycle") or {}).get("postStart")
         if hook:
-            message = await run_hook(hook, self._target(container, container_id),
+            failure = await run_hook(hook, self._target(container, container_id),
                                      pod_name=format_pod(worker.pod),
                                      session=self.ctx.probes.session)
-            if message is not None:
+            if failure is not None:
+                # The event leaves the hook's output out: it may carry secrets.
                 self._event(name, "Warning", "FailedPostStartHook", "PostStartHook failed")
                 await self.kill(KillInfo(container_id, name, "FailedPostStartHook"))
-                worker.reasons[name] = WaitingReason(POST_START_HOOK_ERROR, message)
+                worker.reasons[name] = WaitingReason(POST_START_HOOK_ERROR, failure)
                 return False, None
         worker.reasons.pop(name, None)
         return True, None
+
+    def _hosts_mount(self, container: dict[str, Any], mounts: list[Mount]) -> list[Mount]:
+        """The pod's /etc/hosts with its IP, bound into the container.
+
+        The sandbox's own hosts file is written before the network gives the
+        pod its address; as the kubelet does, each container gets a file that
+        maps the pod's IP (and FQDN) instead, unless it mounts its own."""
+        worker = self.worker
+        spec = worker.pod.get("spec") or {}
+        if spec.get("hostNetwork") or not worker.pod_ip or \
+                any(m.container_path == ETC_HOSTS for m in mounts):
+            return []
+        text = dnsfiles.hosts_file(worker.pod, [worker.pod_ip])
+        path = worker.pod_dir / "etc-hosts"
+        try:
+            current = path.read_text()
+        except OSError:
+            current = None
+        if current != text:
+            worker.pod_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        return [Mount(host_path=str(path), container_path=ETC_HOSTS, is_file=True)]
 
     def _target(self, container: dict[str, Any], container_id: str) -> Target:
         return Target(self.worker.runtime, container_id, container, self.worker.pod_ip)
@@ -197,18 +236,18 @@ class ContainerOps:
         if hook and grace > 0:
             began = self.ctx.clock()
             try:
-                message = await asyncio.wait_for(
+                failure = await asyncio.wait_for(
                     run_hook(hook, self._target(container, info.container_id),
                              pod_name=format_pod(worker.pod), session=self.ctx.probes.session,
                              timeout=grace), grace)
             except TimeoutError:
-                message = None
-            if message is not None:
+                failure = None
+            if failure is not None:
                 self._event(info.name, "Warning", "FailedPreStopHook", "PreStopHook failed")
             grace -= int(self.ctx.clock() - began)
         try:
             await worker.runtime.stop_container(info.container_id, max(grace, MIN_GRACE))
-        except Exception as exc:
+        except RUNTIME_ERRORS as exc:
             log.warning("pod %s: stopping container %s failed: %s", worker.key, info.name, exc)
         self.ctx.probes.forget(info.container_id)
 
@@ -238,7 +277,7 @@ class ContainerOps:
     async def _remove(self, status: ContainerStatus) -> None:
         try:
             await self.worker.runtime.remove_container(status.id)
-        except Exception as exc:
+        except RUNTIME_ERRORS as exc:
             log.debug("pod %s: removing container %s: %s", self.worker.key, status.id, exc)
             return
         if status.log_path and status.log_path.startswith(str(self.worker.log_dir)):

@@ -4,32 +4,60 @@ One `NodeContext` per agent. Workers read the node's address and files,
 write statuses through the shared `PodStatusManager`, record events through
 the node's recorder (rate-limited like the kubelet's), keep back-off and
 probes in shared managers, and ask the seams for what other issues provide:
-the environment (`env`), volume mounts (`mounts`) and whether the pod
-network is ready (`network_ready`).
+the environment (`env`), the volumes (`volumes`) and whether the pod
+network is ready (`network_ready`). Container logs live under `log_root`
+(`<ns>_<name>_<uid>/<container>/<attempt>.log`, as /var/log/pods), the
+files the agent keeps per pod under `pod_root/<uid>` (as /var/lib/kubelet/pods).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kubi.controllers.events import EventRecorder
 from kubi.node.agent.backoff import Backoff
 from kubi.node.agent.containerconfig import EnvResolver
 from kubi.node.agent.probes import ProbeManager
-from kubi.node.runtime.base import Mount, Runtime
+from kubi.node.runtime.base import Mount
 from kubi.node.sim.pods import EventBudget, container_field_path, pod_reference
 from kubi.node.status_manager import PodStatusManager
 
-# Volume mounts of one container (the volumes issue provides them); none by default.
-MountSource = Callable[[dict[str, Any], dict[str, Any]], Awaitable[list[Mount]]]
+
+class PodVolumes(Protocol):
+    """The seam to the node's volume plugins (`kubi.node.volumes`).
+
+    `setup` makes every volume of the pod ready under `pod_dir` before its
+    containers start (idempotent, called on each sync); a failure raises an
+    exception, best one with an `event_message` (FailedMount), and the pod
+    waits in ContainerCreating. `mounts` turns a container's volumeMounts into
+    runtime mounts (its resolved `env` expands subPathExpr); a failure raises an
+    exception with a `reason` (CreateContainerConfigError). `teardown` undoes
+    `setup` when the pod goes."""
+
+    async def setup(self, pod: dict[str, Any], pod_dir: Path) -> None: ...
+
+    async def mounts(self, pod: dict[str, Any], container: dict[str, Any],
+                     env: Mapping[str, str], pod_dir: Path) -> list[Mount]: ...
+
+    async def teardown(self, pod: dict[str, Any], pod_dir: Path) -> None: ...
 
 
-async def no_mounts(pod: dict[str, Any], container: dict[str, Any]) -> list[Mount]:
-    return []
+class NoVolumes:
+    """A node without volume support: pods with volumes get no mounts."""
+
+    async def setup(self, pod: dict[str, Any], pod_dir: Path) -> None:
+        return None
+
+    async def mounts(self, pod: dict[str, Any], container: dict[str, Any],
+                     env: Mapping[str, str], pod_dir: Path) -> list[Mount]:
+        return []
+
+    async def teardown(self, pod: dict[str, Any], pod_dir: Path) -> None:
+        return None
 
 
 def _empty() -> str:
@@ -45,8 +73,9 @@ class NodeContext:
     probes: ProbeManager
     env: EnvResolver
     log_root: Path
+    pod_root: Path
     backoff: Backoff = field(default_factory=Backoff)
-    mounts: MountSource = no_mounts
+    volumes: PodVolumes = field(default_factory=NoVolumes)
     network_ready: Callable[[], bool] = lambda: True
     node_hosts: Callable[[], str] = _empty
     node_resolv: Callable[[], str] = _empty
@@ -67,11 +96,3 @@ class NodeContext:
             path = container_field_path(container, container in inits)
         ref = pod_reference(pod, path)
         self.recorder.broadcaster.submit(self.recorder.make_event(ref, kind, reason, message))
-
-
-@dataclass
-class RuntimeChoice:
-    """The runtime serving one pod, by handler name."""
-
-    handler: str
-    runtime: Runtime

@@ -141,13 +141,12 @@ def _merge_options(base: list[str], extra: list[dict[str, Any]]) -> list[str]:
     """dnsConfig options override same-named ones; `ndots:5` style is kept."""
     merged: dict[str, str] = {}
     for opt in base:
-        name, sep, value = opt.partition(":")
-        merged[name] = opt
-    for opt in extra:
-        name = opt.get("name") or ""
+        merged[opt.partition(":")[0]] = opt
+    for entry in extra:
+        name = entry.get("name") or ""
         if not name:
             continue
-        value = opt.get("value")
+        value = entry.get("value")
         merged[name] = f"{name}:{value}" if value not in (None, "") else name
     return list(merged.values())
 

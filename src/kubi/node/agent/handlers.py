@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from kubi.node.runtime.base import Runtime
+from kubi.node.runtime.base import Runtime, RuntimeError_
 
 MAX_OUTPUT = 10 * 1024
 USER_AGENT = "kube-probe/1.33"
@@ -102,7 +102,7 @@ async def exec_probe(target: Target, argv: list[str], timeout: float) -> tuple[b
         code, output = await exec_command(target, argv, timeout)
     except TimeoutError:
         return False, f'command "{shlex.join(argv)}" timed out'
-    except Exception as exc:
+    except (RuntimeError_, OSError, LookupError) as exc:
         raise ProbeError(str(exc)) from exc
     return code == 0, output
 
@@ -135,7 +135,7 @@ async def http_get(action: dict[str, Any], target: Target, timeout: float | None
                                timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
             await resp.content.read(MAX_OUTPUT)
             return resp.status, ""
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         return None, (f'Get "{url}": context deadline exceeded '
                       "(Client.Timeout exceeded while awaiting headers)")
     except aiohttp.ClientConnectorError as exc:
@@ -159,7 +159,7 @@ async def tcp_probe(action: dict[str, Any], target: Target, timeout: float) -> t
     port = resolve_port(action.get("port"), target.container)
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+    except (OSError, TimeoutError) as exc:
         return False, _dial_error(exc, host, port)
     writer.close()
     try:
@@ -198,7 +198,7 @@ async def run_hook(handler: dict[str, Any], target: Target, *, pod_name: str,
             code, output = await exec_command(target, argv, timeout)
         except TimeoutError:
             return f"Exec lifecycle hook ({_go_list(argv)}) {where} failed - error: timed out"
-        except Exception as exc:
+        except (RuntimeError_, OSError, LookupError) as exc:
             return f"Exec lifecycle hook ({_go_list(argv)}) {where} failed - error: {exc}"
         if code == 0:
             return None
@@ -206,14 +206,15 @@ async def run_hook(handler: dict[str, Any], target: Target, *, pod_name: str,
                 f"'{' '.join(argv)}' exited with {code}: , message: {_go_quote(output)}")
     if handler.get("httpGet") is not None:
         action = handler["httpGet"]
+        status: int | None
         try:
-            code, error = await http_get(action, target, timeout, session)
+            status, error = await http_get(action, target, timeout, session)
         except ProbeError as exc:
-            code, error = None, str(exc)
-        if code is not None and 200 <= code < 400:
+            status, error = None, str(exc)
+        if status is not None and 200 <= status < 400:
             return None
-        if code is not None:
-            error = f"HTTP lifecycle hook failed with status code: {code}"
+        if status is not None:
+            error = f"HTTP lifecycle hook failed with status code: {status}"
         return (f"HTTP lifecycle hook ({action.get('path') or '/'}) {where} failed - "
                 f'error: {error}, message: ""')
     if handler.get("sleep") is not None:

@@ -158,7 +158,7 @@ async def read_log(path: str, opts: LogOptions, *,
                    poll: float = FOLLOW_POLL) -> AsyncIterator[bytes]:
     """The selected output of the log at `path`, chunk by chunk."""
     try:
-        fh = open(path, "rb")
+        fh = await asyncio.to_thread(open, path, "rb")
     except FileNotFoundError:
         return
     left = opts.limit_bytes
@@ -187,7 +187,7 @@ async def read_log(path: str, opts: LogOptions, *,
             if _rotated(fh, path):
                 fh.close()
                 try:
-                    fh = open(path, "rb")
+                    fh = await asyncio.to_thread(open, path, "rb")
                 except FileNotFoundError:
                     return
                 pending = b""

@@ -23,7 +23,8 @@ from kubi.node.runtime.base import (
 
 
 def _newest_first_sandboxes(items: list[SandboxStatus]) -> list[SandboxStatus]:
-    return sorted(items, key=lambda s: s.created_at, reverse=True)
+    # Equal creation times (a coarse clock) put the ready sandbox first.
+    return sorted(items, key=lambda s: (s.created_at, s.state == SANDBOX_READY), reverse=True)
 
 
 def _newest_first(items: list[ContainerStatus]) -> list[ContainerStatus]:

@@ -113,9 +113,8 @@ class AgentServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.bind, self.port, ssl_context=self.ssl_context)
         await site.start()
-        server = site._server  # aiohttp keeps the asyncio server here
-        if server is not None and server.sockets:
-            self.port = server.sockets[0].getsockname()[1]
+        for address in self._runner.addresses:
+            self.port = int(address[1])
         return self.port
 
     async def stop(self) -> None:

@@ -148,7 +148,7 @@ async def bridge(ws: web.WebSocketResponse, session: StreamSession, opts: Stream
                  finish: Callable[[int], Mapping[str, Any]]) -> int | None:
     """Run the session over the socket; its exit code, or None if the client left first."""
     protocol = ws.ws_protocol or V4
-    outputs = asyncio.ensure_future(asyncio.gather(
+    outputs: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(
         _pump(ws, session.read_stdout, STDOUT, opts.stdout),
         _pump(ws, session.read_stderr, STDERR, opts.stderr)))
     inbound = asyncio.ensure_future(_inbound(ws, session, opts, protocol))
@@ -159,7 +159,7 @@ async def bridge(ws: web.WebSocketResponse, session: StreamSession, opts: Stream
             code = await session.wait()
             await _send(ws, frame(ERROR, orjson.dumps(dict(finish(code)))))
     except Exception as exc:
-        log.warning("stream session failed: %r", exc)
+        log.exception("stream session failed")
         await _send(ws, frame(ERROR, orjson.dumps(error_status(str(exc)))))
     finally:
         for task in (outputs, inbound):

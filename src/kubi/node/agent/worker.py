@@ -25,9 +25,9 @@ from typing import Any
 
 from kubi.api.meta import parse_time
 from kubi.node.agent import dnsfiles
-from kubi.node.agent.backoff import pod_key_prefix
 from kubi.node.agent.actions import KillInfo, PodActions, compute_pod_actions, is_sidecar
-from kubi.node.agent.containers import ContainerOps, container_spec
+from kubi.node.agent.backoff import pod_key_prefix
+from kubi.node.agent.containers import RUNTIME_ERRORS, ContainerOps, container_spec
 from kubi.node.agent.context import NodeContext
 from kubi.node.agent.podruntime import PodRuntime
 from kubi.node.agent.podstatus import StatusInputs, WaitingReason, build_pod_status
@@ -38,6 +38,14 @@ log = logging.getLogger(__name__)
 
 RESYNC = 10.0
 ERROR_RETRY = 1.0
+
+
+def deletion_grace(pod: dict[str, Any]) -> int | None:
+    """The grace period of a pod being deleted, None while it is not."""
+    md = pod["metadata"]
+    if not md.get("deletionTimestamp"):
+        return None
+    return int(md.get("deletionGracePeriodSeconds") or 0)
 
 
 def pod_key(pod: dict[str, Any]) -> str:
@@ -61,6 +69,7 @@ class PodWorker:
         self.key = pod_key(pod)
         self.uid: str = pod["metadata"].get("uid", "")
         self.log_dir = log_directory(ctx.log_root, pod)
+        self.pod_dir = ctx.pod_root / self.uid
         self.reasons: dict[str, WaitingReason] = {}
         self.view = PodRuntime(self.uid)
         self.pod_ip = (pod.get("status") or {}).get("podIP", "") or ""
@@ -71,6 +80,10 @@ class PodWorker:
         self.done = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # The sync or termination under way, which a deletion (or a shorter grace
+        # period) interrupts so that it takes effect at once.
+        self._step: asyncio.Future[float | None] | None = None
+        self._interrupted = False
         self._network_warned = False
         self.ops = ContainerOps(self)
 
@@ -81,16 +94,28 @@ class PodWorker:
             self._task = asyncio.create_task(self._run(), name=f"pod-{self.key}")
 
     def update(self, pod: dict[str, Any]) -> None:
+        before = deletion_grace(self.pod)
         self.pod = pod
+        after = deletion_grace(pod)
+        if after is not None and (before is None or after < before):
+            self._interrupt()
         self._wake.set()
 
     def wake(self) -> None:
         self._wake.set()
 
-    def vanished(self) -> None:
+    def vanished(self, pod: dict[str, Any] | None = None) -> None:
         """The pod is gone from the API: stop what runs without reporting."""
+        if pod is not None:
+            self.pod = pod
         self.removed = True
+        self._interrupt()
         self._wake.set()
+
+    def _interrupt(self) -> None:
+        if self._step is not None and not self._step.done():
+            self._interrupted = True
+            self._step.cancel()
 
     async def stop(self) -> None:
         """Stop working on the pod (the agent shuts down); its containers keep running."""
@@ -116,16 +141,22 @@ class PodWorker:
     async def _run(self) -> None:
         try:
             while True:
-                if self.removed or self.deleting:
-                    await self._terminate(report=not self.removed)
-                    return
+                terminating = self.removed or self.deleting
+                step = self._terminate(report=not self.removed) if terminating else self.sync()
+                self._step = asyncio.ensure_future(step)
                 try:
-                    due = await self.sync()
+                    due = await self._step
                 except asyncio.CancelledError:
-                    raise
+                    if not self._interrupted:
+                        raise
+                    # Interrupted by a deletion: start over with the new intent.
+                    self._interrupted = False
+                    continue
                 except Exception:
                     log.exception("syncing pod %s failed", self.key)
                     due = self.ctx.clock() + ERROR_RETRY
+                if terminating:
+                    return
                 await self._sleep(due)
         finally:
             self.done.set()
@@ -141,36 +172,53 @@ class PodWorker:
     async def observe(self) -> PodRuntime:
         sandboxes = [s for s in await self.runtime.list_pod_sandboxes() if s.uid == self.uid]
         containers = []
-        for sandbox in sandboxes:
-            containers.extend(await self.runtime.list_containers(sandbox.id))
+        for own in sandboxes:
+            containers.extend(await self.runtime.list_containers(own.id))
         self.view = PodRuntime.collect(self.uid, sandboxes, containers)
-        if self.view.sandbox is not None and self.view.sandbox.ip:
-            self.pod_ip = self.view.sandbox.ip
+        sandbox = self.view.sandbox
+        if sandbox is not None and sandbox.ip:
+            self.pod_ip = sandbox.ip
+        elif sandbox is not None and self.view.sandbox_ready and not self.pod_ip:
+            # A sandbox without an address of its own shares the node's network.
+            self.pod_ip = self.ctx.host_ip
         return self.view
 
     async def sync(self) -> float | None:
         """One reconciliation; when to come back at the latest (None: on the next event)."""
         view = await self.observe()
         if self.finished:
-            self.report(view)
+            if view.live():
+                # Ended for good, yet something still runs (a status written
+                # elsewhere, or an agent restart mid-way): stop it.
+                await self._kill_all(view, {})
+                await self._finish()
+            else:
+                self.report(view)
             return None
         probes = self.ctx.probes
         actions = compute_pod_actions(self.pod, view,
                                       liveness=lambda cid: probes.result(LIVENESS, cid),
                                       startup=lambda cid: probes.result(STARTUP, cid))
+        if actions.create_sandbox and actions.sandbox_id:
+            self.ctx.event(self.pod, "", "Normal", "SandboxChanged",
+                           "Pod sandbox changed, it will be killed and re-created.")
         if actions.kill_pod:
             await self._kill_pod(view, actions)
             if not actions.create_sandbox:
                 await self._finish()
                 return None
-        for info in actions.containers_to_kill.values():
-            if info.container_id not in {c.id for c in view.live()}:
-                continue
-            await self.ops.kill(info)
-        if actions.create_sandbox:
-            if not await self._create_sandbox():
-                self.report(await self.observe())
-                return self.ctx.clock() + self.ctx.retry_delay
+        else:
+            live = {c.id for c in view.live()}
+            for info in actions.containers_to_kill.values():
+                if info.container_id in live:
+                    await self.ops.kill(info)
+        if (actions.create_sandbox or actions.init_to_start or actions.containers_to_start) \
+                and not await self._volumes_ready():
+            self.report(await self.observe())
+            return self.ctx.clock() + self.ctx.retry_delay
+        if actions.create_sandbox and not await self._create_sandbox():
+            self.report(await self.observe())
+            return self.ctx.clock() + self.ctx.retry_delay
         due = await self._start_containers(actions)
         view = await self.observe()
         self.ops.ensure_probes(view)
@@ -201,7 +249,19 @@ class PodWorker:
             later(retry)
         return due
 
-    # ---- sandbox
+    # ---- volumes and sandbox
+
+    async def _volumes_ready(self) -> bool:
+        try:
+            await self.ctx.volumes.setup(self.pod, self.pod_dir)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            message = getattr(exc, "event_message", None) or str(exc)
+            log.debug("pod %s: volumes not ready: %s", self.key, message, exc_info=True)
+            self.ctx.event(self.pod, "", "Warning", "FailedMount", message)
+            return False
+        return True
 
     async def _create_sandbox(self) -> bool:
         spec = self.pod.get("spec") or {}
@@ -218,6 +278,8 @@ class PodWorker:
         config = SandboxConfig(
             name=md["name"], namespace=md.get("namespace", ""), uid=self.uid,
             hostname=dnsfiles.pod_hostname(self.pod),
+            # The address is not known before the sandbox exists: containers get a
+            # hosts file with it bound over this one (ContainerOps._hosts_mount).
             hosts_file=dnsfiles.hosts_file(self.pod, [], node_hosts=self.ctx.node_hosts()),
             resolv_conf=dnsfiles.resolv_conf(self.pod, node_resolv=self.ctx.node_resolv()),
             host_network=bool(spec.get("hostNetwork")),
@@ -228,7 +290,7 @@ class PodWorker:
             runtime_handler=self.handler)
         try:
             await self.runtime.run_pod_sandbox(config)
-        except Exception as exc:
+        except RUNTIME_ERRORS as exc:
             log.warning("pod %s: creating the sandbox failed: %s", self.key, exc)
             self.ctx.event(self.pod, "", "Warning", "FailedCreatePodSandBox",
                            f"Failed to create pod sandbox: {exc}")
@@ -240,7 +302,7 @@ class PodWorker:
             if sandbox.state == SANDBOX_READY:
                 try:
                     await self.runtime.stop_pod_sandbox(sandbox.id)
-                except Exception as exc:
+                except RUNTIME_ERRORS as exc:
                     log.warning("pod %s: stopping sandbox failed: %s", self.key, exc)
 
     # ---- stopping
@@ -261,6 +323,8 @@ class PodWorker:
         self.report(await self.observe())
 
     async def _terminate(self, *, report: bool) -> None:
+        """Kill what runs (again, if a shorter grace period interrupted the last
+        try), report the end, have the pod object deleted, remove the leftovers."""
         self.ctx.probes.stop_restarting_probes(self.uid)
         view = await self.observe()
         await self._kill_all(view, {})
@@ -276,14 +340,19 @@ class PodWorker:
         for c in view.containers:
             try:
                 await self.runtime.remove_container(c.id)
-            except Exception as exc:
+            except RUNTIME_ERRORS as exc:
                 log.debug("pod %s: removing container %s: %s", self.key, c.id, exc)
         for sandbox in view.sandboxes:
             try:
                 await self.runtime.remove_pod_sandbox(sandbox.id)
-            except Exception as exc:
+            except RUNTIME_ERRORS as exc:
                 log.warning("pod %s: removing sandbox failed: %s", self.key, exc)
+        try:
+            await self.ctx.volumes.teardown(self.pod, self.pod_dir)
+        except Exception:
+            log.exception("pod %s: tearing down volumes failed", self.key)
         shutil.rmtree(self.log_dir, ignore_errors=True)
+        shutil.rmtree(self.pod_dir, ignore_errors=True)
         self.ctx.backoff.forget_prefix(pod_key_prefix(self.pod))
 
     # ---- status

@@ -55,23 +55,26 @@ class Ipam:
     def __init__(self, path: Path, cidr: str) -> None:
         self.path = path
         self.cidr = str(ipaddress.ip_network(cidr, strict=False))
+        self._lock_fd: int | None = None
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict[str, Any]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(f"{self.path}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                data = self._load()
-                before = json.dumps(data, sort_keys=True)
-                yield data
-                if json.dumps(data, sort_keys=True) != before:
-                    tmp = f"{self.path}.tmp"
-                    with open(tmp, "w") as f:
-                        json.dump(data, f)
-                    os.replace(tmp, self.path)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        """The file's data under an exclusive lock; write back by setting `dirty`."""
+        if self._lock_fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                                    0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            data = self._load()
+            yield data
+            if data.pop("dirty", False):
+                tmp = f"{self.path}.tmp"
+                with open(tmp, "w") as f:
+                    f.write(json.dumps(data))
+                os.replace(tmp, self.path)
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _load(self) -> dict[str, Any]:
         try:
@@ -91,12 +94,13 @@ class Ipam:
                 return allocations[owner]
             address = next_free(self.cidr, set(allocations.values()), data["last"])
             allocations[owner] = address
-            data["last"] = address
+            data.update(last=address, dirty=True)
             return address
 
     def release(self, owner: str) -> str | None:
         with self._locked() as data:
             released: str | None = data["allocations"].pop(owner, None)
+            data["dirty"] = released is not None
             return released
 
     def allocations(self) -> dict[str, str]:
@@ -104,6 +108,9 @@ class Ipam:
             return dict(data["allocations"])
 
     def remove(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
         for path in (self.path, Path(f"{self.path}.lock")):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

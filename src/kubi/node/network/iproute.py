@@ -1,7 +1,7 @@
 """Running iproute2's `ip` in batch mode, on the node or inside a pod's netns.
 
 One `ip -batch` process applies several changes for about a millisecond of
-CPU. To act inside a pod, the worker thread that spawns `ip` first enters
+CPU; node-wide setup uses it, per-pod changes go through netlink.py. To act inside a pod, the worker thread that spawns `ip` first enters
 the pod's network namespace (a thread's namespace is its own, and a child
 inherits it), then returns to the node's; these threads belong to a small
 private pool so no other work ever runs in a borrowed namespace.
@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from kubi.node.runtime.host import linux
 
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kubi-ip")
+T = TypeVar("T")
 
 
 class NetworkError(Exception):
@@ -45,3 +48,8 @@ async def ip_output(args: list[str]) -> str:
         result = subprocess.run(["ip", *args], capture_output=True, check=False)
         return result.stdout.decode(errors="replace")
     return await asyncio.get_running_loop().run_in_executor(_pool, run)
+
+
+async def in_worker(fn: Callable[..., T], *args: object) -> T:
+    """Run a blocking network call (netlink, setns) on the network's own threads."""
+    return await asyncio.get_running_loop().run_in_executor(_pool, fn, *args)

@@ -15,7 +15,8 @@ A pod's network namespace is pinned by a bind mount at
 is itself a shared mount so that unmounting it also removes the copies other
 mount namespaces took. Addresses are kept by ipam.py; what this network
 created on the node (bridge, routes) is recorded so teardown removes exactly
-that and nothing it found already there.
+that and nothing it found already there; its blackhole routes carry a
+metric of its own for the same reason.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ import contextlib
 import hashlib
 import ipaddress
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubi.node.network.iproute import NetworkError, ip_batch
 from kubi.node.network.ipam import Ipam, gateway_address
+from kubi.node.network.iproute import NetworkError, in_worker, ip_batch
+from kubi.node.network.netlink import Netlink, configure_pod_interface
 from kubi.node.runtime.host import linux
 from kubi.node.runtime.host.state import read_json, write_json
 
@@ -49,6 +52,16 @@ class PodInterface:
 def host_veth_name(sandbox_id: str) -> str:
     """The node-side end of a pod's veth pair (at most 15 characters)."""
     return f"kv{sandbox_id[:12]}"
+
+
+def blackhole_metric(bridge: str) -> int:
+    """The metric of this network's blackhole routes.
+
+    Routes for one prefix may coexist with different metrics. Each network
+    adds and later deletes its own, so two networks on one machine (kubi0 and
+    a test's bridge) never remove each other's protection.
+    """
+    return 100 + zlib.crc32(bridge.encode()) % 9000
 
 
 def bridge_mac(bridge: str) -> str:
@@ -88,8 +101,10 @@ class PodNetwork:
                 created.append("bridge")
         await ip_batch([f"addr replace {self.gateway}/{self.prefix_length} dev {self.bridge}",
                         f"link set {self.bridge} up"])
+        metric = blackhole_metric(self.bridge)
         for prefix in self.blackholes:
-            errors = await ip_batch([f"route add unreachable {prefix}"], force=True)
+            errors = await ip_batch([f"route add unreachable {prefix} metric {metric}"],
+                                    force=True)
             if not errors.strip() and f"route:{prefix}" not in created:
                 created.append(f"route:{prefix}")
         write_json(self._record_path, {"bridge": self.bridge, "cidr": self.cidr,
@@ -113,8 +128,6 @@ class PodNetwork:
 
     def _pin_netns(self, sandbox_id: str, pid: int) -> str:
         path = self._netns_path(sandbox_id)
-        if str(path) in linux.mounts_under(str(path)):
-            return str(path)
         fd = os.open(path, os.O_CREAT | os.O_RDONLY | os.O_CLOEXEC, 0o444)
         os.close(fd)
         linux.mount(f"/proc/{pid}/ns/net", str(path), None, linux.MS_BIND)
@@ -126,27 +139,29 @@ class PodNetwork:
         veth = host_veth_name(sandbox_id)
         try:
             ip = self.ipam.allocate(sandbox_id)
-            await ip_batch([
-                f"link add {veth} type veth peer name {POD_INTERFACE} netns {netns}",
-                f"link set {veth} master {self.bridge} up",
-            ])
-            await ip_batch([
-                f"addr add {ip}/{self.prefix_length} dev {POD_INTERFACE}",
-                f"link set {POD_INTERFACE} up",
-                f"route add default via {self.gateway} dev {POD_INTERFACE}",
-            ], netns=netns)
+            await in_worker(self._wire, veth, netns, ip)
         except BaseException:
             await asyncio.shield(self.remove_pod(sandbox_id))
             raise
         return PodInterface(ip=ip, netns_path=netns, host_veth=veth, gateway=self.gateway,
                             prefix_length=self.prefix_length)
 
+    def _wire(self, veth: str, netns: str, ip: str) -> None:
+        with Netlink() as nl:
+            nl.add_veth(veth, POD_INTERFACE, netns, self.bridge)
+        configure_pod_interface(netns, POD_INTERFACE, ip, self.prefix_length, self.gateway)
+
+    @staticmethod
+    def _unwire(veth: str) -> None:
+        with Netlink() as nl:
+            nl.delete_link(veth)
+
     async def remove_pod(self, sandbox_id: str) -> None:
         """Delete the pod's veth, unpin its namespace and free its address; a
         pod that is already (partly) gone is fine."""
         veth = host_veth_name(sandbox_id)
         if os.path.exists(f"/sys/class/net/{veth}"):
-            await ip_batch([f"link del {veth}"], force=True)
+            await in_worker(self._unwire, veth)
         path = self._netns_path(sandbox_id)
         for point in linux.mounts_under(str(path)):
             with contextlib.suppress(OSError):
@@ -176,7 +191,8 @@ class PodNetwork:
                 commands.append(f"link del {self.bridge}")
             else:
                 commands.append(f"addr del {self.gateway}/{self.prefix_length} dev {self.bridge}")
-        commands += [f"route del unreachable {c.split(':', 1)[1]}"
+        metric = blackhole_metric(self.bridge)
+        commands += [f"route del unreachable {c.split(':', 1)[1]} metric {metric}"
                      for c in created if c.startswith("route:")]
         if commands:
             await ip_batch(commands, force=True)
@@ -189,4 +205,4 @@ class PodNetwork:
         self._started = False
 
 
-__all__ = ["PodNetwork", "PodInterface", "NetworkError", "host_veth_name"]
+__all__ = ["NetworkError", "PodInterface", "PodNetwork", "host_veth_name"]

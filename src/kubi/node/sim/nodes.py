@@ -10,6 +10,12 @@ every node; the pod lifecycle (`SimPodLifecycle`) and the status writer
 registered, as a kubelet does: their Leases expire and the cluster sees them
 fail.
 
+A single node fails on demand, from outside the process: annotating its Node
+with `kubi.dev/sim-stopped: "true"` silences it as `stop_node` does (no Lease
+renewals, no status reports, no pod changes), and removing the annotation (or
+setting any other value) brings it back as `start_node` does. The node
+informer carries the annotation in, so it holds across restarts too.
+
 Simulated pods are never mistaken for real processes: their containerIDs and
 imageIDs use the `sim://` scheme, the node reports `containerRuntimeVersion:
 sim://0.1` and a `sim` runtime handler, and carries the annotation
@@ -50,6 +56,7 @@ log = logging.getLogger(__name__)
 NODES = Resource("", "v1", "nodes", False, "Node")
 SIM_LABEL = "kubi.dev/sim"
 RUNTIME_HANDLER_ANNOTATION = "kubi.dev/runtime-handler"
+STOPPED_ANNOTATION = "kubi.dev/sim-stopped"
 RUNTIME_HANDLER = "sim"
 KUBELET_VERSION = "v1.33.0-kubi"
 CONTAINER_RUNTIME_VERSION = "sim://0.1"
@@ -117,6 +124,12 @@ def node_object(name: str, index: int, *, capacity: dict[str, str],
     }
 
 
+def stopped_by_annotation(node: dict[str, Any]) -> bool:
+    """Whether the Node asks its simulated kubelet to play dead."""
+    annotations = node["metadata"].get("annotations") or {}
+    return annotations.get(STOPPED_ANNOTATION) == "true"
+
+
 def node_reference(name: str) -> dict[str, str]:
     # The kubelet refers to its Node by name, with the name standing in for the uid.
     return {"kind": "Node", "name": name, "uid": name}
@@ -148,9 +161,12 @@ class SimNodes:
         self.lifecycle = SimPodLifecycle(self.statuses, ipam=IPAM(), start_delay=start_delay,
                                          stop_delay=stop_delay, probe_delay=probe_delay)
         self.heartbeats: dict[str, NodeHeartbeat] = {}
+        self._stopped_by_annotation: set[str] = set()
         self.pod_informer.on_add(self.lifecycle.on_pod)
         self.pod_informer.on_update(lambda old, new: self.lifecycle.on_pod(new))
         self.pod_informer.on_delete(self.lifecycle.on_pod_deleted)
+        self.node_informer.on_add(self._follow_stop_annotation)
+        self.node_informer.on_update(lambda old, new: self._follow_stop_annotation(new))
 
     # ---- lifecycle
 
@@ -212,6 +228,11 @@ class SimNodes:
             renew_interval=self.heartbeat, status_update_interval=self.heartbeat,
             status_report_interval=self.status_report)
         self.heartbeats[name] = hb
+        if stopped_by_annotation(self.node_informer.get(name) or node):
+            # Stopped before this process started: stay silent from the first beat.
+            self._stopped_by_annotation.add(name)
+            self.stop_node(name)
+            return
         await hb.beat()
         self._node_events(name)
 
@@ -245,6 +266,24 @@ class SimNodes:
         pods = [p for p in self.pod_informer.list()
                 if (p.get("spec") or {}).get("nodeName") == name]
         self.lifecycle.resume_node(name, pods)
+
+    def _follow_stop_annotation(self, node: dict[str, Any]) -> None:
+        name = node["metadata"]["name"]
+        hb = self.heartbeats.get(name)
+        if hb is None:
+            return  # not registered yet: _register reads the annotation itself
+        stopped = stopped_by_annotation(node)
+        # Only a stop the annotation made is undone by its removal, so a node
+        # stopped through stop_node() stays stopped across unrelated Node updates.
+        if stopped and name not in self._stopped_by_annotation:
+            log.info("node %s: stopped by its %s annotation", name, STOPPED_ANNOTATION)
+            self._stopped_by_annotation.add(name)
+            if not hb.paused:
+                self.stop_node(name)
+        elif not stopped and name in self._stopped_by_annotation:
+            log.info("node %s: started again (%s annotation gone)", name, STOPPED_ANNOTATION)
+            self._stopped_by_annotation.discard(name)
+            self.start_node(name)
 
     def _may_write(self, pod: dict[str, Any]) -> bool:
         slot = self.lifecycle.nodes.get((pod.get("spec") or {}).get("nodeName") or "")

@@ -29,6 +29,13 @@ def _write(path: Path, value: str) -> None:
         f.write(value)
 
 
+def _write_if_present(path: Path, value: str) -> None:
+    """Set a controller file; absent when the machine lacks (or does not
+    delegate) that controller, in which case the limit is not applied."""
+    if path.exists():
+        _write(path, value)
+
+
 def _read_counter(path: Path, key: str) -> int:
     try:
         text = path.read_text()
@@ -115,11 +122,11 @@ class Cgroups:
         if d is None:
             return
         if self.v2:
-            _write(d / "memory.max", str(limit))
+            _write_if_present(d / "memory.max", str(limit))
             with contextlib.suppress(OSError):
-                _write(d / "memory.swap.max", "0")
+                _write_if_present(d / "memory.swap.max", "0")
             return
-        _write(d / "memory.limit_in_bytes", str(limit))
+        _write_if_present(d / "memory.limit_in_bytes", str(limit))
         # Without swap accounting this file is absent; with it, no swapping either,
         # as the kubelet's default NoSwap behaviour.
         with contextlib.suppress(OSError):
@@ -128,7 +135,8 @@ class Cgroups:
     def _set_cpu(self, relative: str, millis: int) -> None:
         quota = cpu_quota_us(millis)
         if self.v2:
-            _write(self.mount / self.root / relative / "cpu.max", f"{quota} {CFS_PERIOD_US}")
+            _write_if_present(self.mount / self.root / relative / "cpu.max",
+                              f"{quota} {CFS_PERIOD_US}")
             return
         d = self.mount / "cpu" / self.root / relative
         if d.is_dir():

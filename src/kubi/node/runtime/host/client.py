@@ -48,36 +48,48 @@ class LauncherClient:
             return False
         return True
 
-    async def _spawn(self) -> None:
+    def _start_process(self) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         source_root = str(Path(kubi.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (source_root, env.get("PYTHONPATH", "")) if p)
-        log = open(self.state_dir / "launcher.log", "ab")
-        try:
-            self._process = subprocess.Popen(
+        with open(self.state_dir / "launcher.log", "ab") as log:
+            return subprocess.Popen(
                 [sys.executable, "-m", "kubi.node.runtime.host.launcher", str(self.state_dir)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
-                start_new_session=True, env=env, close_fds=True)
-        finally:
-            log.close()
-        process = self._process
+                start_new_session=True, env=env, close_fds=True, cwd="/")
+
+    async def _spawn(self) -> None:
+        process = self._process = self._start_process()
         assert process.stdout is not None
         loop = asyncio.get_running_loop()
         try:
             line = await asyncio.wait_for(loop.run_in_executor(None, process.stdout.readline),
                                           START_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             line = b""
         process.stdout.close()
         if line.strip() != b"ready":
             process.kill()
-            process.wait()
+            await asyncio.to_thread(process.wait)
+            self._process = None
             raise RuntimeError_(f"the host runtime's launcher did not start; see "
                                 f"{self.state_dir / 'launcher.log'}")
 
     async def connect(self, request: dict[str, Any], fds: list[int] | None = None
                       ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        try:
+            return await self._connect(request, fds)
+        except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
+            # Nothing was taken in: safe to send again, to a new launcher.
+            if request.get("op") in ("ping", "shutdown"):
+                raise
+        # The launcher is gone (killed, or the machine restarted): start another.
+        await self.ensure_running()
+        return await self._connect(request, fds)
+
+    async def _connect(self, request: dict[str, Any], fds: list[int] | None
+                       ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.setblocking(False)
@@ -116,11 +128,12 @@ class LauncherClient:
             await asyncio.sleep(0.01)
         if self._process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self._process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                await asyncio.to_thread(self._process.wait,
+                                        max(0.0, deadline - time.monotonic()))
             self._process = None
         elif pid:
             # Started by an earlier runtime in this process: reap it if it is our child.
             with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
+                os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG returns at once
         with contextlib.suppress(FileNotFoundError):
             (self.state_dir / "launcher.json").unlink()

@@ -109,8 +109,11 @@ def _bind(source: str, target: str, readonly: bool) -> None:
     try:
         linux.mount(source, target, None, linux.MS_BIND | linux.MS_REC)
         if readonly:
+            # A remount replaces the flags: keep nosuid/nodev/noexec the source had.
+            kept = os.statvfs(target).f_flag & (linux.MS_NOSUID | linux.MS_NODEV
+                                                 | linux.MS_NOEXEC)
             linux.mount(None, target, None,
-                        linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
+                        linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY | kept)
     except OSError as exc:
         raise StartError(f'error mounting "{source}" to "{target}": '
                          f"{os.strerror(exc.errno or 0)}") from None

@@ -55,6 +55,7 @@ class Launcher:
                     self._reap()
                 else:
                     self._accept()
+        self._kill_children()
         self._reap()
 
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -69,6 +70,22 @@ class Launcher:
                 return
             if pid == 0:
                 return
+
+    def _kill_children(self) -> None:
+        """On shutdown nothing we started may stay: holders and shims are killed
+        (the runtime has normally stopped them already)."""
+        own = os.getpid()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(b")") + 2:].split()[1]) == own:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(entry), signal.SIGKILL)
 
     def _accept(self) -> None:
         try:

@@ -115,7 +115,8 @@ def become_subreaper() -> None:
 
 
 def process_start_time(pid: int) -> int | None:
-    """Field 22 of /proc/<pid>/stat (clock ticks after boot); None when gone.
+    """Field 22 of /proc/<pid>/stat (clock ticks after boot); None when gone
+    or a zombie (dead, only waiting to be reaped).
 
     A pid together with its start time names one process for good: pids are
     reused, start times of reused pids differ.
@@ -209,6 +210,8 @@ def call_in_netns(path: str, fn: Callable[[], T]) -> T:
 
 def _unescape(field: str) -> str:
     # mountinfo writes space, tab, newline and backslash as \ooo.
+    if "\\" not in field:
+        return field
     out, i = [], 0
     while i < len(field):
         code = field[i + 1:i + 4]

@@ -12,22 +12,22 @@ which is how a restarted agent adopts running pods. `close()` leaves pods
 running; `destroy_all()` removes every trace (processes, mounts, veths,
 netns, cgroups, the launcher).
 
-Without root there is no isolation: pods are plain processes on the node's
-network, without hostname, DNS files, volume mounts or resource limits.
+Without root (or with `isolated=False`) there is no isolation: pods are
+plain processes on the node's network, without their own hostname, DNS
+files or volume mounts; resource limits still apply where cgroups can be
+written (root).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import json
 import os
 import secrets
 import signal
-import socket
 import time
 from pathlib import Path
+from typing import Any
 
 from kubi.node.network import PodNetwork
 from kubi.node.runtime.base import (
@@ -39,14 +39,19 @@ from kubi.node.runtime.base import (
     SandboxConfig,
     SandboxStatus,
 )
-from kubi.node.runtime.host import linux
+from kubi.node.runtime.host import linux, requests
 from kubi.node.runtime.host.cgroups import Cgroups
 from kubi.node.runtime.host.client import LauncherClient
-from kubi.node.runtime.host.container import container_env
 from kubi.node.runtime.host.logfile import MAX_BYTES, MAX_FILES
 from kubi.node.runtime.host.records import ContainerRecord, SandboxRecord
-from kubi.node.runtime.host.state import StateDir, read_json, write_json
-from kubi.node.runtime.host.streams import AttachSession, ExecSession
+from kubi.node.runtime.host.state import (
+    StateDir,
+    read_json,
+    remember_mount_points,
+    remove_mount_points,
+    write_json,
+)
+from kubi.node.runtime.host.streams import AttachSession, ExecSession, connect_loopback
 
 SHM_SIZE = 64 << 20
 # How long a SIGKILLed container (or holder) may take to be gone.
@@ -58,15 +63,18 @@ class HostRuntime:
 
     def __init__(self, state_dir: Path, network: PodNetwork | None, *,
                  cgroup_root: str = "kubi", log_max_bytes: int = MAX_BYTES,
-                 log_max_files: int = MAX_FILES, shm_size: int = SHM_SIZE) -> None:
+                 log_max_files: int = MAX_FILES, shm_size: int = SHM_SIZE,
+                 isolated: bool | None = None) -> None:
         self.state_dir = Path(os.path.abspath(state_dir))
         self.network = network
-        # Namespaces, mounts and cgroups all need root.
-        self.isolated = os.geteuid() == 0
+        # Namespaces and mounts need root; without it (or when asked) pods are plain processes.
+        self.isolated = os.geteuid() == 0 if isolated is None else isolated and os.geteuid() == 0
         self.cgroups = Cgroups(cgroup_root)
         self.log_max_bytes = log_max_bytes
         self.log_max_files = log_max_files
         self.shm_size = shm_size
+        self._settings = requests.Settings(self.isolated, cgroup_root, log_max_bytes,
+                                           log_max_files)
         self._files = StateDir(self.state_dir)
         self._launcher = LauncherClient(self.state_dir)
         self._sandboxes: dict[str, SandboxRecord] = {}
@@ -106,13 +114,15 @@ class HostRuntime:
             await self.network.teardown_all()
         await self._launcher.shutdown()
         await asyncio.to_thread(self.cgroups.remove_root)
-        self._remove_mount_points()
+        remove_mount_points(self.state_dir)
         await self.close()
         if self.isolated:
             linux.unmount_tree(str(self.state_dir))
-        for name in ("mountpoints.json", "launcher.log"):
-            with contextlib.suppress(FileNotFoundError):
-                (self.state_dir / name).unlink()
+        # Directories a crash left without a record (their mounts are gone now).
+        for sandbox_id in self._files.sandbox_ids():
+            self._files.remove_sandbox(sandbox_id)
+        for container_id in self._files.container_ids():
+            self._files.remove_container(container_id)
         self._loaded = False
 
     def _load(self) -> None:
@@ -123,9 +133,9 @@ class HostRuntime:
             data = read_json(self._files.sandbox_dir(sandbox_id) / "sandbox.json")
             if data is None:
                 continue
-            record = SandboxRecord.from_json(data)
-            self._sandboxes[sandbox_id] = record
-            self._watch_holder(record)
+            sandbox = SandboxRecord.from_json(data)
+            self._sandboxes[sandbox_id] = sandbox
+            self._watch_holder(sandbox)
         for container_id in self._files.container_ids():
             cdir = self._files.container_dir(container_id)
             data = read_json(cdir / "container.json")
@@ -206,7 +216,6 @@ class HostRuntime:
             (directory / name).write_text(text)
         record = SandboxRecord(id=sandbox_id, config=config, created_at=time.time())
         self._sandboxes[sandbox_id] = record
-        self._save_sandbox(record)
         try:
             if self.isolated:
                 (directory / "shm").mkdir(mode=0o1777)
@@ -334,46 +343,14 @@ class HostRuntime:
         else:
             self._exit_event(record.id).set()
 
-    def _process(self, record: ContainerRecord, sandbox: SandboxRecord, *,
-                 argv: list[str], tty: bool, join: list[str]) -> dict[str, object]:
-        """The process description container.py executes, for the container or an exec."""
-        c = record.config
-        return {
-            "argv": argv,
-            "env": container_env(c.env, hostname=sandbox.config.hostname,
-                                 uid=c.run_as_user, tty=tty),
-            "cwd": c.working_dir, "uid": c.run_as_user, "gid": c.run_as_group, "tty": tty,
-            "cgroup_procs": self.cgroups.procs_files(record.cgroup) if record.cgroup else [],
-            "join": join if self.isolated else [],
-        }
+    def _cgroup_procs(self, record: ContainerRecord) -> list[str]:
+        return self.cgroups.procs_files(record.cgroup) if record.cgroup else []
 
-    def _shim_request(self, record: ContainerRecord, sandbox: SandboxRecord) -> dict[str, object]:
-        c = record.config
-        host_network = sandbox.config.host_network
-        join = ["ipc"] if host_network else ["ipc", "uts", "net"]
-        process = self._process(record, sandbox, argv=c.argv, tty=c.tty, join=join)
-        if self.isolated:
-            directory = self._files.sandbox_dir(sandbox.id)
-            process.update(
-                new_mount_ns=True, mount_proc=True,
-                pod_files={"/etc/hosts": str(directory / "hosts"),
-                           "/etc/resolv.conf": str(directory / "resolv.conf"),
-                           "/etc/hostname": str(directory / "hostname"),
-                           "/dev/shm": str(directory / "shm")},
-                mounts=[dataclasses.asdict(m) for m in c.mounts])
-        share_pid = self.isolated and sandbox.config.share_process_namespace
-        return {
-            "op": "shim", "container_id": record.id,
-            "status_path": str(self._files.container_dir(record.id) / "status.json"),
-            "log_path": c.log_path, "log_max_bytes": self.log_max_bytes,
-            "log_max_files": self.log_max_files,
-            "holder": ({"pid": sandbox.holder_pid, "start_time": sandbox.holder_start}
-                       if self.isolated else None),
-            "share_pid": share_pid, "own_pid_ns": self.isolated and not share_pid,
-            "stdin": c.stdin, "stdin_once": c.stdin_once,
-            "cgroup": record.cgroup, "cgroup_root": self.cgroups.root,
-            "process": process,
-        }
+    def _shim_request(self, record: ContainerRecord, sandbox: SandboxRecord) -> dict[str, Any]:
+        return requests.shim_request(
+            record, sandbox, self._settings, sandbox_dir=self._files.sandbox_dir(sandbox.id),
+            status_path=self._files.container_dir(record.id) / "status.json",
+            cgroup_procs=self._cgroup_procs(record))
 
     async def stop_container(self, container_id: str, timeout: float) -> None:
         """SIGTERM, then SIGKILL after `timeout` seconds; returns once it has exited."""
@@ -388,7 +365,7 @@ class HostRuntime:
             linux.signal_process(record.pid, record.start_time, signal.SIGKILL)
             try:
                 await asyncio.wait_for(exited.wait(), KILL_WAIT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise RuntimeError_(f"container {container_id} did not stop") from None
 
     async def remove_container(self, container_id: str) -> None:
@@ -399,7 +376,7 @@ class HostRuntime:
             await self.stop_container(container_id, 0)
         if record.cgroup:
             await asyncio.to_thread(self.cgroups.remove, record.cgroup)
-        self._remember_mount_points(record.created)
+        remember_mount_points(self.state_dir, record.created)
         self._files.remove_container(container_id)
         self._containers.pop(container_id, None)
         self._exited.pop(container_id, None)
@@ -418,25 +395,6 @@ class HostRuntime:
             await self._exit_event(container_id).wait()
         return record.status()
 
-    # ---- mount points created on the node ------------------------------------------
-
-    def _remember_mount_points(self, paths: list[str]) -> None:
-        # Left in place while pods run (another container may mount there too).
-        if not paths:
-            return
-        path = self.state_dir / "mountpoints.json"
-        known = (read_json(path) or {}).get("paths", [])
-        write_json(path, {"paths": sorted(set(known) | set(paths))})
-
-    def _remove_mount_points(self) -> None:
-        paths = (read_json(self.state_dir / "mountpoints.json") or {}).get("paths", [])
-        for path in sorted(paths, key=lambda p: p.count("/"), reverse=True):
-            with contextlib.suppress(OSError):
-                if os.path.isdir(path) and not os.path.islink(path):
-                    os.rmdir(path)
-                elif os.path.isfile(path) and os.path.getsize(path) == 0:
-                    os.unlink(path)
-
     # ---- streaming ------------------------------------------------------------------
 
     def _running(self, container_id: str) -> tuple[ContainerRecord, SandboxRecord]:
@@ -450,47 +408,9 @@ class HostRuntime:
         record, sandbox = self._running(container_id)
         if not argv:
             raise RuntimeError_("exec needs a command")
-        ours: list[int] = []
-        theirs: list[int] = []
-        try:
-            if tty:
-                master, slave = os.openpty()
-                ours, theirs = [master], [slave]
-            else:
-                out_r, out_w = os.pipe()
-                err_r, err_w = os.pipe()
-                if stdin:
-                    in_r, in_w = os.pipe()
-                else:
-                    in_r, in_w = os.open(os.devnull, os.O_RDONLY), -1
-                ours = [fd for fd in (in_w, out_r, err_r) if fd >= 0]
-                theirs = [in_r, out_w, err_w]
-            request = {
-                "op": "exec", "pid_ns": self.isolated,
-                "target": {"pid": record.pid, "start_time": record.start_time},
-                "process": self._process(record, sandbox, argv=argv, tty=tty,
-                                         join=["ipc", "uts", "net", "mnt"]),
-            }
-            reader, writer = await self._launcher.connect(request, theirs)
-        except BaseException:
-            for fd in ours:
-                os.close(fd)
-            raise
-        finally:
-            for fd in theirs:
-                os.close(fd)
-        line = await reader.readline()
-        reply = json.loads(line) if line else {"error": "the launcher gave no answer"}
-        if "error" in reply:
-            writer.close()
-            for fd in ours:
-                os.close(fd)
-            raise RuntimeError_(reply["error"])
-        if tty:
-            return ExecSession(reader, writer, stdin=ours[0], stdout=ours[0], stderr=None,
-                               tty=True)
-        return ExecSession(reader, writer, stdin=in_w if stdin else None, stdout=out_r,
-                           stderr=err_r, tty=False)
+        request = requests.exec_request(record, sandbox, self._settings, argv=argv, tty=tty,
+                                        cgroup_procs=self._cgroup_procs(record))
+        return await ExecSession.start(self._launcher.connect, request, tty=tty, stdin=stdin)
 
     async def attach(self, container_id: str, *, tty: bool, stdin: bool) -> AttachSession:
         record, _ = self._running(container_id)
@@ -502,22 +422,5 @@ class HostRuntime:
         sandbox = self._sandbox(sandbox_id)
         if not sandbox.ready:
             raise RuntimeError_(f"sandbox {sandbox_id} is not ready")
-        netns = "" if sandbox.config.host_network or not self.isolated else (
-            sandbox.namespace_path())
-        loop = asyncio.get_running_loop()
-        error: OSError | None = None
-        for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-            if netns:
-                sock = linux.call_in_netns(netns, lambda f=family: socket.socket(f))
-            else:
-                sock = socket.socket(family)
-            sock.setblocking(False)
-            try:
-                await loop.sock_connect(sock, (host, port))
-            except OSError as exc:
-                sock.close()
-                error = exc
-                continue
-            return await asyncio.open_connection(sock=sock)
-        assert error is not None
-        raise error
+        own_network = self.isolated and not sandbox.config.host_network
+        return await connect_loopback(sandbox.namespace_path() if own_network else None, port)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import os
 import selectors
@@ -111,6 +112,8 @@ class Shim:
             os.close(report_r)
             setup_and_exec(self.spec, ns_fds, stdio, report_w)
         self.pid = pid
+        # Read now: a container that exits at once would be a zombie without one.
+        start_time = linux.process_start_time(pid)
         os.close(report_w)
         for fd in [*child_only, *ns_fds.values()]:
             os.close(fd)
@@ -120,8 +123,7 @@ class Shim:
         if "error" in report:
             os.waitpid(pid, 0)
             raise _StartFailed(report["error"])
-        self.status.update(pid=pid, start_time=linux.process_start_time(pid),
-                           started_at=time.time())
+        self.status.update(pid=pid, start_time=start_time, started_at=time.time())
         write_json(self.status_path, self.status)
 
     def _open_stdio(self) -> tuple[tuple[int, int, int], list[int]]:
@@ -161,7 +163,7 @@ class Shim:
         self._watch(self.listener.fileno(), self._on_accept)
         for fd in self.outputs:
             os.set_blocking(fd, False)
-            self._watch(fd, lambda mask, fd=fd: self._read_output(fd, mask))
+            self._watch(fd, functools.partial(self._read_output, fd))
         if self.stdin_fd is not None:
             os.set_blocking(self.stdin_fd, False)
         self.pidfd = os.pidfd_open(self.pid)
@@ -310,7 +312,7 @@ class Shim:
         sock.setblocking(False)
         client = _Client(sock)
         self.clients[sock.fileno()] = client
-        self._watch(sock.fileno(), lambda m, c=client: self._on_client(c, m))
+        self._watch(sock.fileno(), functools.partial(self._on_client, client))
 
     def _on_client(self, client: _Client, mask: int) -> None:
         if mask & selectors.EVENT_WRITE:

@@ -70,3 +70,28 @@ def _ids(directory: Path) -> list[str]:
     with contextlib.suppress(FileNotFoundError):
         return sorted(p.name for p in directory.iterdir() if p.is_dir())
     return []
+
+
+# Mount points a container had to create on the node. They stay while pods
+# run (another container may mount there too) and go with destroy_all.
+_MOUNT_POINTS = "mountpoints.json"
+
+
+def remember_mount_points(root: Path, paths: list[str]) -> None:
+    if not paths:
+        return
+    known = (read_json(root / _MOUNT_POINTS) or {}).get("paths", [])
+    write_json(root / _MOUNT_POINTS, {"paths": sorted(set(known) | set(paths))})
+
+
+def remove_mount_points(root: Path) -> None:
+    """Remove the remembered mount points that are still empty, deepest first."""
+    paths = (read_json(root / _MOUNT_POINTS) or {}).get("paths", [])
+    for path in sorted(paths, key=lambda p: p.count("/"), reverse=True):
+        with contextlib.suppress(OSError):
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.rmdir(path)
+            elif os.path.isfile(path) and os.path.getsize(path) == 0:
+                os.unlink(path)
+    with contextlib.suppress(FileNotFoundError):
+        (root / _MOUNT_POINTS).unlink()

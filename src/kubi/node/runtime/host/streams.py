@@ -5,6 +5,8 @@ tty, pipes otherwise, read and written without blocking through the event
 loop. Its exit code arrives on the connection to the launcher. An attach
 session talks frames with the container's shim (protocol.py), which fans
 the container's output out to every attacher and feeds their input in.
+Port forwarding connects to the pod's loopback from a socket created inside
+the pod's network namespace.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import os
+import socket
 import struct
 import termios
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from kubi.node.runtime.base import RuntimeError_
-from kubi.node.runtime.host import protocol
+from kubi.node.runtime.host import linux, protocol
 
 _CHUNK = 65536
 
@@ -69,12 +75,54 @@ async def write_fd(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 def set_window_size(fd: int, width: int, height: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 
+Connect = Callable[[dict[str, Any], list[int]],
+                  Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+
+
 class ExecSession:
     """A command started in a container by `HostRuntime.exec`."""
+
+    @classmethod
+    async def start(cls, connect: Connect, request: dict[str, Any], *, tty: bool,
+                    stdin: bool) -> ExecSession:
+        """Send the exec request with the command's end of its stdio (a pty slave,
+        or pipes) and keep our end; raises RuntimeError_ if it cannot start."""
+        if tty:
+            master, slave = os.openpty()
+            ours, theirs = [master], [slave]
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            in_r, in_w = os.pipe() if stdin else (os.open(os.devnull, os.O_RDONLY), -1)
+            ours = [fd for fd in (in_w, out_r, err_r) if fd >= 0]
+            theirs = [in_r, out_w, err_w]
+        try:
+            reader, writer = await connect(request, theirs)
+        except BaseException:
+            _close_all(ours)
+            raise
+        finally:
+            _close_all(theirs)
+        line = await reader.readline()
+        reply = json.loads(line) if line else {"error": "the launcher gave no answer"}
+        if "error" in reply:
+            writer.close()
+            _close_all(ours)
+            raise RuntimeError_(reply["error"])
+        if tty:
+            return cls(reader, writer, stdin=ours[0], stdout=ours[0], stderr=None, tty=True)
+        return cls(reader, writer, stdin=in_w if stdin else None, stdout=out_r, stderr=err_r,
+                   tty=False)
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
                  stdin: int | None, stdout: int, stderr: int | None, tty: bool) -> None:
@@ -232,3 +280,24 @@ async def _next(queue: asyncio.Queue[bytes]) -> bytes:
         # Leave the end marker for any later reader.
         queue.put_nowait(b"")
     return data
+
+
+async def connect_loopback(netns: str | None, port: int
+                           ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect to `port` on localhost of the network namespace at `netns` (the
+    node's when None), over IPv4 first, then IPv6, as port-forwarding does."""
+    loop = asyncio.get_running_loop()
+    error: OSError | None = None
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        make = functools.partial(socket.socket, family, socket.SOCK_STREAM)
+        sock = linux.call_in_netns(netns, make) if netns else make()
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, (host, port))
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        return await asyncio.open_connection(sock=sock)
+    assert error is not None
+    raise error
