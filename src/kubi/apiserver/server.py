@@ -18,6 +18,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 from aiohttp import web
 
 from kubi.api import catalog, hooks, openapi
@@ -236,6 +237,21 @@ def tls_context(pki: PKI, hosts: tuple[str, ...]) -> ssl.SSLContext:
     return ctx
 
 
+_KUBE_DNS = {
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                 "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
+                            "kubernetes.io/name": "CoreDNS"}},
+    "spec": {
+        "clusterIP": "10.43.0.10",
+        "selector": {"k8s-app": "kube-dns"},
+        "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                  {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}],
+    },
+}
+
+
 def kubelet_client_context(pki: PKI) -> ssl.SSLContext:
     """How the API server authenticates to node agents. Agents' serving
     certificates are checked against the cluster CA; host names are not, since
@@ -260,6 +276,12 @@ async def bootstrap(registry: Registry) -> None:
             except AlreadyExists:
                 pass
     svc_rt = catalog.lookup("", "v1", "services")
+    if registry.find(svc_rt, "kube-system", "kube-dns") is None:
+        try:
+            await registry.create(svc_rt, "kube-system", orjson.loads(orjson.dumps(_KUBE_DNS)),
+                                  opts)
+        except AlreadyExists:
+            pass
     if registry.find(svc_rt, "default", "kubernetes") is None:
         service = {
             "apiVersion": "v1",

@@ -1,5 +1,5 @@
 """Running the control-plane components that are API clients: the controller
-manager, the scheduler and simulated nodes.
+manager, the scheduler, simulated nodes and cluster DNS.
 
 Each component talks to the API server only through the API, so it can run
 alone (`kubi controller-manager --kubeconfig FILE`) or beside others in one
@@ -31,7 +31,7 @@ _PR_SET_PDEATHSIG = 1
 
 async def run_components(kubeconfig: Path, *, controllers: bool = True,
                          scheduler: bool = False, sim_nodes: int = 0,
-                         identity: str | None = None) -> None:
+                         identity: str | None = None, dns_address: str | None = None) -> None:
     """Run the selected components until SIGINT or SIGTERM.
 
     `identity` names this instance in leader election. `kubi up` passes a stable
@@ -77,6 +77,16 @@ async def run_components(kubeconfig: Path, *, controllers: bool = True,
             nodes = SimNodes(client, count=sim_nodes)
             await nodes.start()
             stoppers.append(nodes.stop)
+        if dns_address:
+            from kubi.dns import ClusterDNS, DNSServer
+
+            client = Client.from_kubeconfig(kubeconfig, user_agent="kubi-dns/kubi")
+            clients.append(client)
+            cluster_dns = ClusterDNS(client, nameservers=(dns_address,))
+            dns_server = DNSServer(cluster_dns, dns_address, 53)
+            await cluster_dns.start()
+            await dns_server.start()
+            stoppers += [cluster_dns.stop, dns_server.stop]
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
@@ -159,11 +169,38 @@ class Supervisor:
                 pass
 
 
-def components_argv(kubeconfig: Path, *, controllers: bool, sim_nodes: int) -> list[str]:
+def components_argv(kubeconfig: Path, *, controllers: bool, sim_nodes: int,
+                    dns_address: str | None = None) -> list[str]:
     argv = [sys.executable, "-m", "kubi", "components", "--kubeconfig", str(kubeconfig),
             "--identity", stable_identity()]
+    if dns_address:
+        argv += ["--dns-address", dns_address]
     if not controllers:
         argv += ["--no-controllers", "--no-scheduler"]
     if sim_nodes:
         argv += ["--sim-nodes", str(sim_nodes)]
     return argv
+
+
+CLUSTER_DNS_IP = "10.43.0.10"
+
+
+def add_dns_address() -> bool:
+    """Put the cluster DNS address on this machine's loopback device, so pods
+    reach it through their default route to the node; True if we added it."""
+    import subprocess
+
+    present = subprocess.run(["ip", "-4", "addr", "show", "dev", "lo"], capture_output=True,
+                             text=True, check=False).stdout
+    if f"{CLUSTER_DNS_IP}/32" in present:
+        return False
+    done = subprocess.run(["ip", "addr", "add", f"{CLUSTER_DNS_IP}/32", "dev", "lo"],
+                          capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def remove_dns_address() -> None:
+    import subprocess
+
+    subprocess.run(["ip", "addr", "del", f"{CLUSTER_DNS_IP}/32", "dev", "lo"],
+                   capture_output=True, check=False)

@@ -146,7 +146,13 @@ def _local_agent_argv(pki, api_url: str, data_dir: Path) -> list[str]:
 async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: float,
               controllers: bool, sim_nodes: int, local_node: bool) -> None:
     from kubi.apiserver.server import APIServer, ServerConfig
-    from kubi.cli.components import Supervisor, components_argv
+    from kubi.cli.components import (
+        CLUSTER_DNS_IP,
+        Supervisor,
+        add_dns_address,
+        components_argv,
+        remove_dns_address,
+    )
     from kubi.cli.kubeconfig import kubeconfig_for, write_admin_kubeconfig, write_kubeconfig
     from kubi.store.sqlite import SqliteStore
 
@@ -165,11 +171,17 @@ async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: f
     api_url = f"https://127.0.0.1:{port}"
     write_admin_kubeconfig(server.pki, kubeconfig, api_url)
     supervisor = None
+    dns_added = False
     if controllers or sim_nodes:
         cm_config = data_dir / "controller-manager.kubeconfig"
         write_kubeconfig(kubeconfig_for(server.pki, api_url, "controller-manager",
                                         "system:kube-controller-manager"), cm_config)
-        argv = components_argv(cm_config, controllers=controllers, sim_nodes=sim_nodes)
+        dns_address = None
+        if local_node and add_dns_address():
+            dns_added = True
+            dns_address = CLUSTER_DNS_IP
+        argv = components_argv(cm_config, controllers=controllers, sim_nodes=sim_nodes,
+                               dns_address=dns_address)
         supervisor = Supervisor(argv, data_dir / "components.log")
         supervisor.start()
     agent = None
@@ -194,6 +206,8 @@ async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: f
             await agent.stop(timeout=45.0)
         if supervisor is not None:
             await supervisor.stop()
+        if dns_added:
+            remove_dns_address()
         await server.stop()
 
 
@@ -239,15 +253,32 @@ def sim_node(kubeconfig: Path, count: int, verbose: int) -> None:
 @click.option("--no-scheduler", is_flag=True)
 @click.option("--sim-nodes", type=click.IntRange(min=0), default=0)
 @click.option("--identity", default=None)
+@click.option("--dns-address", default=None)
 @_VERBOSE
 def components(kubeconfig: Path, no_controllers: bool, no_scheduler: bool, sim_nodes: int,
-               identity: str | None, verbose: int) -> None:
+               identity: str | None, dns_address: str | None, verbose: int) -> None:
     """The control-plane clients `kubi up` runs in its child process."""
     from kubi.cli.components import run_components
 
     _component_logging(verbose)
     _run(run_components(kubeconfig, controllers=not no_controllers,
-                        scheduler=not no_scheduler, sim_nodes=sim_nodes, identity=identity))
+                        scheduler=not no_scheduler, sim_nodes=sim_nodes, identity=identity,
+                        dns_address=dns_address))
+
+
+@main.command()
+@_KUBECONFIG
+@click.option("--address", default="10.43.0.10", show_default=True,
+              help="Address to serve on (it must exist on this machine).")
+@click.option("--port", type=int, default=53, show_default=True)
+@click.option("--domain", default="cluster.local", show_default=True)
+@_VERBOSE
+def dns(kubeconfig: Path, address: str, port: int, domain: str, verbose: int) -> None:
+    """Serve cluster DNS (Services, StatefulSet pods) for the cluster."""
+    from kubi.dns.main import run as run_dns
+
+    _component_logging(verbose)
+    _run(run_dns(kubeconfig, address, port, domain=domain))
 
 
 @main.command()
