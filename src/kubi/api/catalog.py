@@ -28,6 +28,7 @@ _SUB_VERBS: dict[str, tuple[str, ...]] = {
     "finalize": ("update",),
     "ephemeralcontainers": ("get", "patch", "update"),
     "resize": ("get", "patch", "update"),
+    "token": ("create",),
 }
 
 # The kind a subresource answers with, where it differs from the parent's kind.
@@ -40,6 +41,7 @@ _SUB_KIND: dict[str, tuple[str, str, str]] = {
     "attach": ("", "v1", "PodAttachOptions"),
     "portforward": ("", "v1", "PodPortForwardOptions"),
     "proxy": ("", "v1", "PodProxyOptions"),
+    "token": ("authentication.k8s.io", "v1", "TokenRequest"),
 }
 
 
@@ -111,7 +113,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     _rt("", "v1", "Endpoints", "endpoints", short_names=("ep",)),
     _rt("", "v1", "ConfigMap", "configmaps", short_names=("cm",)),
     _rt("", "v1", "Secret", "secrets"),
-    _rt("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",)),
+    _rt("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",),
+        subresources=("token",)),
     _rt("", "v1", "PersistentVolume", "persistentvolumes", False, short_names=("pv",),
         subresources=("status",)),
     _rt("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short_names=("pvc",),

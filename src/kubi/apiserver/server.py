@@ -4,7 +4,8 @@ start-up that opens the store, fills the watch cache and creates the objects
 every cluster has (the system namespaces and the `kubernetes` Service).
 
 Authentication is x509 client certificates signed by the cluster CA (CN is
-the user, O the groups), or a bearer token from the data dir's token file.
+the user, O the groups), or a bearer token: a service account token issued by
+`serviceaccounts/token` (see `tokens.py`).
 Health and version endpoints are public, as upstream's
 `system:public-info-viewer` role makes them.
 """
@@ -23,7 +24,7 @@ from aiohttp import web
 
 from kubi.api import catalog, hooks, openapi
 from kubi.api.errors import AlreadyExists, StatusError, Unauthorized
-from kubi.apiserver import discovery, handlers
+from kubi.apiserver import discovery, handlers, tokens
 from kubi.apiserver.cache import WatchCache
 from kubi.apiserver.nodeproxy import NodeProxy
 from kubi.apiserver.pki import PKI, serving_hosts
@@ -100,6 +101,9 @@ def _authenticate(request: web.Request) -> User | None:
         user = request.app["config"].tokens.get(token)
         if user is not None:
             return user
+        signer = request.app.get("token_signer")
+        if signer is not None:
+            return tokens.authenticate(signer, request.app["registry"], token)
     return None
 
 
@@ -360,6 +364,7 @@ class APIServer:
         await bootstrap(self.registry)
         await publish_kubernetes_endpoints(self.registry, self.config.port)
         app = build_app(self.registry, self.config)
+        app["token_signer"] = tokens.TokenSigner(self.pki.dir)
         self.node_proxy = NodeProxy(kubelet_client_context(self.pki))
         app["node_proxy"] = self.node_proxy
         ctx = tls_context(self.pki, serving_hosts((self.config.advertise_address,)))

@@ -88,6 +88,13 @@ async def handle(request: web.Request, registry: Registry, info: RequestInfo) ->
         entry = await registry.update_with(info.rt, ns, info.name, set_finalizers,
                                            write_options(request), subresource="finalize")
         return web.Response(body=entry.json, headers={"Content-Type": "application/json"})
+    if sub == "token":
+        from kubi.apiserver.tokens import issue_token
+
+        body = decoding.decode_body(request.headers.get("Content-Type"), await _body(request),
+                                    "TokenRequest")
+        return _json(issue_token(request.app["token_signer"], registry, ns, info.name, body),
+                     201)
     if sub in ("log", "exec", "attach", "portforward", "proxy"):
         return await request.app["node_proxy"](request, registry, info)
     raise MethodNotAllowed("the server does not allow this method on the requested resource")
