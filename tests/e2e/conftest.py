@@ -71,9 +71,13 @@ def cluster(
 
 @pytest.fixture
 def fresh_cluster(
-    tmp_path_factory: pytest.TempPathFactory, kubectl_version: str
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, kubectl_version: str
 ) -> Iterator[Cluster]:
-    with Cluster(tmp_path_factory.mktemp("kubi-fresh"), kubectl_version=kubectl_version) as running:
+    with Cluster(
+        tmp_path_factory.mktemp("kubi-fresh"),
+        kubectl_version=kubectl_version,
+        extra_args=getattr(request.module, "CLUSTER_ARGS", ()),
+    ) as running:
         yield running
 
 
