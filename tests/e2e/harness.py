@@ -135,8 +135,9 @@ class Cluster:
                     raise
         raise AssertionError("unreachable")
 
-    def stop(self, timeout: float = 20.0) -> int | None:
-        """SIGTERM kubi and wait; SIGKILL it after `timeout`. Returns its exit code."""
+    def stop(self, timeout: float = 60.0) -> int | None:
+        """SIGTERM kubi and wait; SIGKILL it after `timeout` (long enough for the
+        node agent to drain its pods). Returns its exit code."""
         proc = self._proc
         if proc is not None and proc.poll() is None:
             # A SIGSTOPped server would hold SIGTERM pending forever.

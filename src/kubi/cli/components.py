@@ -120,15 +120,16 @@ def _die_with_parent() -> None:
 class Supervisor:
     """Keeps one child process of components running while the cluster runs."""
 
-    def __init__(self, argv: list[str], log_path: Path) -> None:
+    def __init__(self, argv: list[str], log_path: Path, name: str = "components") -> None:
         self.argv = argv
         self.log_path = log_path
+        self.name = name
         self.proc: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task | None = None
         self._stopping = False
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="components-supervisor")
+        self._task = asyncio.create_task(self._run(), name=f"{self.name}-supervisor")
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         out = open(self.log_path, "ab")
@@ -147,7 +148,7 @@ class Supervisor:
             code = await self.proc.wait()
             if self._stopping:
                 return
-            log.warning("components process exited with %s; restarting in %.1fs", code, delay)
+            log.warning("%s process exited with %s; restarting in %.1fs", self.name, code, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
 

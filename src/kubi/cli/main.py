@@ -177,8 +177,10 @@ async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: f
         write_kubeconfig(kubeconfig_for(server.pki, api_url, "controller-manager",
                                         "system:kube-controller-manager"), cm_config)
         dns_address = None
-        if local_node and add_dns_address():
-            dns_added = True
+        if local_node:
+            # Served whether or not an earlier run left the address behind;
+            # removed at the end only if this run added it.
+            dns_added = add_dns_address()
             dns_address = CLUSTER_DNS_IP
         argv = components_argv(cm_config, controllers=controllers, sim_nodes=sim_nodes,
                                dns_address=dns_address)
@@ -187,7 +189,7 @@ async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: f
     agent = None
     if local_node:
         agent = Supervisor(_local_agent_argv(server.pki, api_url, data_dir),
-                           data_dir / "agent.log")
+                           data_dir / "agent.log", name="agent")
         agent.start()
     elapsed = time.monotonic() - started
     click.echo(
