@@ -1,0 +1,1 @@
+"""Parts of `bench/podstart.py`: this machine as a node, and pod start timelines."""
