@@ -301,8 +301,12 @@ class Client:
             buffer = b""
             async for chunk in resp.content.iter_any():
                 buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
+                if b"\n" not in chunk:
+                    continue
+                # One split per chunk: splitting line by line would copy the rest
+                # of a large chunk once per event.
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
                     if not line.strip():
                         continue
                     event = orjson.loads(line)
