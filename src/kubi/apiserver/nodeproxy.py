@@ -1,4 +1,4 @@
-"""Pod subresources served by the pod's node agent: log, exec and attach.
+"""Pod subresources served by the pod's node agent: log, exec, attach, portforward.
 
 The API server checks the request (pod exists, is bound, names a container),
 then forwards it to the agent on the pod's node, as upstream forwards to the
@@ -8,6 +8,11 @@ is relayed message by message in both directions, so the channel protocol
 the agent. The API server authenticates to agents with its own client
 certificate (`kube-apiserver-kubelet-client`), which agents require.
 
+portforward is SPDY end to end. kubectl first asks for SPDY tunnelled in
+WebSocket (`SPDY/3.1+portforward.k8s.io`), relayed like exec; if that fails it
+falls back to a plain `Upgrade: SPDY/3.1`, whose raw bytes are carried to the
+agent inside that same tunnel, so agents speak only the WebSocket form.
+
 A node whose agent publishes no port (simulated nodes) cannot serve these; the
 request then fails at once with a clear message.
 """
@@ -15,6 +20,7 @@ request then fails at once with a clear message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -32,7 +38,14 @@ log = logging.getLogger(__name__)
 
 WS_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io",
                 "v2.channel.k8s.io", "channel.k8s.io")
-_PATHS = {"log": "containerLogs", "exec": "exec", "attach": "attach"}
+_PATHS = {"log": "containerLogs", "exec": "exec", "attach": "attach",
+          "portforward": "portForward"}
+PORT_FORWARD = "portforward.k8s.io"
+SPDY_TUNNEL = "SPDY/3.1+" + PORT_FORWARD
+# WebSocket port forwarding as the Python client speaks it, ports in the query.
+PORT_FORWARD_CHANNELS = ("v4.channel.k8s.io", "v4.base64.channel.k8s.io")
+# Bytes from kubectl held for the agent before reading from kubectl pauses.
+_RAW_BUFFER = 1 << 20
 
 
 class NodeProxy:
@@ -58,6 +71,10 @@ class NodeProxy:
         if info.subresource not in _PATHS:
             raise StatusError(404, "NotFound", "the server could not find the requested resource")
         pod = registry.get(info.rt, info.namespace or "", info.name).obj
+        if info.subresource == "portforward":
+            base = self._agent_base(registry, pod)
+            return await self._port_forward(
+                request, f"{base}/portForward/{info.namespace}/{info.name}")
         container = _container(pod, request.query.get("container"), info.subresource)
         base = self._agent_base(registry, pod)
         query = [(k, v) for k, v in request.query.items() if k != "container"]
@@ -93,6 +110,7 @@ class NodeProxy:
         except (aiohttp.ClientError, OSError) as exc:
             raise StatusError(500, "InternalError",
                               f"Get \"{url}\": {exc}") from None
+        response: web.StreamResponse | None = None
         try:
             if upstream.status >= 400:
                 body = await upstream.read()
@@ -105,30 +123,22 @@ class NodeProxy:
                 await response.write(chunk)
             await response.write_eof()
             return response
-        except (ConnectionResetError, asyncio.CancelledError):
-            return web.Response(status=499)
+        except (ConnectionResetError, asyncio.CancelledError, aiohttp.ClientPayloadError):
+            # The client went away or the agent's stream broke: end what was started.
+            return response if response is not None else web.Response(status=499)
         finally:
             upstream.release()
 
-    async def _stream(self, request: web.Request, url: str, query, command: list[str]):
+    async def _stream(self, request: web.Request, url: str, query, command: list[str],
+                      offered: tuple[str, ...] = WS_PROTOCOLS, linger: float = 5):
         wanted = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
                   if p.strip()]
         if request.headers.get("Upgrade", "").lower() != "websocket":
             # kubectl then falls back to SPDY, which kubi does not speak.
             raise StatusError(400, "BadRequest",
                               "exec and attach need a WebSocket upgrade (v5.channel.k8s.io)")
-        protocols = [p for p in wanted if p in WS_PROTOCOLS] or list(WS_PROTOCOLS)
-        try:
-            upstream = await self.session().ws_connect(
-                f"{url}?{urlencode(query)}", protocols=protocols, autoping=True, heartbeat=None,
-                max_msg_size=0,
-            )
-        except aiohttp.WSServerHandshakeError as exc:
-            raise StatusError(exc.status if exc.status >= 400 else 500, "InternalError",
-                              f"error dialing the node agent: {exc.message}") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise StatusError(500, "InternalError",
-                              f"error dialing the node agent: {exc}") from None
+        protocols = [p for p in wanted if p in offered] or list(offered)
+        upstream = await self._dial(f"{url}?{urlencode(query)}" if query else url, protocols)
         client = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else (),
                                        autoping=True, max_msg_size=0)
         await client.prepare(request)
@@ -151,13 +161,107 @@ class NodeProxy:
             if to_client.done():
                 to_agent.cancel()
             else:
-                await asyncio.wait([to_client], timeout=5)
+                await asyncio.wait([to_client], timeout=linger)
         finally:
             for task in (to_agent, to_client):
                 task.cancel()
             await upstream.close()
             await client.close()
         return client
+
+    async def _dial(self, url: str, protocols: list[str]) -> aiohttp.ClientWebSocketResponse:
+        try:
+            return await self.session().ws_connect(url, protocols=protocols, autoping=True,
+                                                   heartbeat=None, max_msg_size=0)
+        except aiohttp.WSServerHandshakeError as exc:
+            raise StatusError(exc.status if exc.status >= 400 else 500, "InternalError",
+                              f"error dialing the node agent: {exc.message}") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise StatusError(500, "InternalError",
+                              f"error dialing the node agent: {exc}") from None
+
+    # ---- portforward
+
+    async def _port_forward(self, request: web.Request, url: str) -> web.StreamResponse:
+        upgrade = request.headers.get("Upgrade", "").lower()
+        if upgrade == "websocket":
+            wanted = request.headers.get("Sec-WebSocket-Protocol", "")
+            offered = (SPDY_TUNNEL,) if SPDY_TUNNEL in wanted else PORT_FORWARD_CHANNELS
+            # The agent names the ports `port`, as the kubelet does.
+            query = [("port", port) for port in request.query.getall("ports", [])]
+            # Nothing is owed to a client that left: the agent's side closes at once.
+            return await self._stream(request, url, query, [], offered=offered, linger=0)
+        if upgrade != "spdy/3.1":
+            raise BadRequest("Upgrade request required")
+        upstream = await self._dial(url, [SPDY_TUNNEL])
+        response = web.StreamResponse(status=101, reason="Switching Protocols", headers={
+            "Connection": "Upgrade", "Upgrade": "SPDY/3.1",
+            "X-Stream-Protocol-Version": PORT_FORWARD})
+        response.force_close()
+        try:
+            writer = await response.prepare(request)
+            assert writer is not None
+            raw = _RawConnection(request)
+            await _relay_raw(raw, writer, upstream)
+        finally:
+            await upstream.close()
+        return response
+
+
+class _RawConnection:
+    """kubectl's connection after a 101 to SPDY, which aiohttp does not speak:
+    installed as the connection's parser, it receives every byte that follows."""
+
+    def __init__(self, request: web.Request) -> None:
+        self._transport = request.transport
+        self._chunks: asyncio.Queue[bytes] = asyncio.Queue()
+        self._buffered = 0
+        self._paused = False
+        request.protocol.set_parser(self)  # type: ignore[arg-type]
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        self._chunks.put_nowait(bytes(data))
+        self._buffered += len(data)
+        if self._buffered > _RAW_BUFFER and not self._paused and self._transport is not None:
+            self._transport.pause_reading()
+            self._paused = True
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self._chunks.put_nowait(b"")
+
+    async def read(self) -> bytes:
+        data = await self._chunks.get()
+        self._buffered -= len(data)
+        if self._paused and self._buffered < _RAW_BUFFER // 2 and self._transport is not None:
+            self._transport.resume_reading()
+            self._paused = False
+        return data
+
+
+async def _relay_raw(raw: _RawConnection, writer, upstream: aiohttp.ClientWebSocketResponse
+                     ) -> None:
+    """kubectl's SPDY bytes into the agent's tunnel, and the tunnel's back, until
+    either side ends."""
+
+    async def to_agent() -> None:
+        while data := await raw.read():
+            await upstream.send_bytes(data)
+
+    async def to_client() -> None:
+        async for msg in upstream:
+            if msg.type != aiohttp.WSMsgType.BINARY:
+                break
+            await writer.write(msg.data)
+
+    tasks = [asyncio.ensure_future(to_agent()), asyncio.ensure_future(to_client())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
+                await task
 
 
 def _container(pod: dict, name: str | None, sub: str) -> str:

@@ -5,7 +5,8 @@ pod's worker knows the pod and what the runtime holds for it. Logs come from
 the latest attempt of the container (its previous one with `previous`), and
 a container that never ran answers with the kubelet's wording: `container
 "c" in pod "p" is waiting to start: ContainerCreating`, `previous terminated
-container "c" in pod "p" not found`. exec and attach need a running container.
+container "c" in pod "p" not found`. exec and attach need a running container,
+port forwarding a ready sandbox.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kubi.node import status as st
-from kubi.node.agent.server import LogTarget, StreamTarget, bad_request, not_found
+from kubi.node.agent.server import (
+    EndpointError,
+    LogTarget,
+    PortForwardTarget,
+    StreamTarget,
+    bad_request,
+    not_found,
+)
 from kubi.node.agent.worker import PodWorker
 from kubi.node.runtime.base import EXITED, RUNNING, ContainerStatus
 
@@ -74,3 +82,12 @@ class WorkerEndpoints:
         if latest is None or latest.state != RUNNING:
             raise bad_request(f'container not found ("{container}")')
         return StreamTarget(worker.runtime, latest.id)
+
+    async def port_forward_target(self, namespace: str, pod: str,
+                                  uid: str = "") -> PortForwardTarget:
+        worker = self._worker(namespace, pod, uid)
+        view = await worker.observe()
+        if view.sandbox is None or not view.sandbox_ready:
+            raise EndpointError(500, "InternalError", f"failed to find sandboxID for pod "
+                                                      f"{pod}_{namespace}({worker.uid})")
+        return PortForwardTarget(worker.runtime, view.sandbox.id)

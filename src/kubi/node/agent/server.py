@@ -6,6 +6,8 @@
     GET|POST /exec/{namespace}/{pod}[/{uid}]/{container}    command=..., stdin, stdout,
                                                            stderr, tty (WebSocket)
     GET|POST /attach/{namespace}/{pod}[/{uid}]/{container}  stdin, stdout, stderr, tty
+    GET|POST /portForward/{namespace}/{pod}[/{uid}]         SPDY tunnelled in WebSocket, or
+                                                           port=... (v4.channel.k8s.io)
     GET      /healthz
 
 Only the API server calls it: TLS with a client certificate signed by the
@@ -28,7 +30,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from kubi.node.agent import streams
+from kubi.node.agent import portforward, streams
 from kubi.node.agent.logs import options_from_query, read_log
 from kubi.node.agent.tls import API_SERVER_CLIENT, client_identity
 from kubi.node.runtime.base import Runtime, RuntimeError_
@@ -64,12 +66,21 @@ class StreamTarget:
     container_id: str
 
 
+@dataclass
+class PortForwardTarget:
+    runtime: Runtime
+    sandbox_id: str
+
+
 class NodeEndpoints(Protocol):
     async def log_target(self, namespace: str, pod: str, container: str, *,
                          previous: bool) -> LogTarget: ...
 
     async def stream_target(self, namespace: str, pod: str, container: str,
                             uid: str = "") -> StreamTarget: ...
+
+    async def port_forward_target(self, namespace: str, pod: str,
+                                  uid: str = "") -> PortForwardTarget: ...
 
 
 def status_body(code: int, reason: str, message: str) -> bytes:
@@ -105,6 +116,9 @@ class AgentServer:
                          f"/{verb}/{{namespace}}/{{pod}}/{{uid}}/{{container}}"):
                 app.router.add_route("GET", path, self._stream)
                 app.router.add_route("POST", path, self._stream)
+        for path in ("/portForward/{namespace}/{pod}", "/portForward/{namespace}/{pod}/{uid}"):
+            app.router.add_route("GET", path, self._port_forward)
+            app.router.add_route("POST", path, self._port_forward)
         return app
 
     async def start(self) -> int:
@@ -197,3 +211,19 @@ class AgentServer:
             await streams.bridge(ws, session, opts,
                                  finish=lambda code: streams.exit_status(opts.command, code))
         return ws
+
+    async def _port_forward(self, request: web.Request) -> web.StreamResponse:
+        info = request.match_info
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            raise bad_request("Upgrade request required")
+        target = await self.endpoints.port_forward_target(info["namespace"], info["pod"],
+                                                          info.get("uid", ""))
+
+        async def connect(port: int) -> portforward.Connection:
+            return await target.runtime.port_forward(target.sandbox_id, port)
+
+        try:
+            # Messages name the sandbox, as the kubelet's streaming server does.
+            return await portforward.serve_websocket(request, connect, pod=target.sandbox_id)
+        except ValueError as exc:
+            raise bad_request(str(exc)) from None
