@@ -8,8 +8,10 @@ The decisions are pure and live apart: what to start and kill (actions.py),
 the status to report (podstatus.py), back-off (backoff.py), probes
 (probes.py, handlers.py), DNS files (dnsfiles.py), container configs
 (containerconfig.py), log reading (logs.py) and the WebSocket stream
-protocol (streams.py). `main(kubeconfig, node_name, data_dir)` runs
-`kubi agent` (main.py).
+protocol (streams.py). Pods' volumes are `NodeVolumes` (volumes.py), which
+watches the ConfigMaps and Secrets they use (watched.py), requests service
+account tokens (tokens.py) and resolves imagePullSecrets (pullsecrets.py).
+`main(kubeconfig, node_name, data_dir)` runs `kubi agent` (main.py).
 """
 
 from kubi.node.agent.agent import Agent, RuntimeFactory

@@ -37,7 +37,7 @@ from kubi.controllers.events import NORMAL, EventBroadcaster
 from kubi.node.agent import machine as machine_facts
 from kubi.node.agent import node as node_report
 from kubi.node.agent.containerconfig import LABEL_GRACE_PERIOD, EnvResolver, api_env_resolver
-from kubi.node.agent.context import NodeContext, NoVolumes, PodVolumes
+from kubi.node.agent.context import NodeContext, NoVolumes, PodHooks, PodVolumes, VolumeService
 from kubi.node.agent.endpoints import WorkerEndpoints
 from kubi.node.agent.pleg import PERIOD, Relist
 from kubi.node.agent.probes import ProbeManager
@@ -45,6 +45,7 @@ from kubi.node.agent.server import AgentServer
 from kubi.node.agent.tls import server_context
 from kubi.node.agent.worker import PodWorker, log_directory
 from kubi.node.heartbeat import TRANSIENT, NodeHeartbeat, register_node
+from kubi.node.nodestatus import allocatable
 from kubi.node.runtime.base import Runtime
 from kubi.node.sim.ipam import IPAM
 from kubi.node.sim.pods import NodeSlot, SimPodLifecycle
@@ -108,6 +109,7 @@ class Agent:
         self.clock = clock
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.machine = machine or machine_facts.gather(self.data_dir, node_name)
+        self.allocatable = allocatable(node_report.capacity(self.machine))
         self._runtime_source = runtime
         self.runtime: Runtime | None = None
         self.pod_cidr: str | None = None
@@ -124,7 +126,8 @@ class Agent:
         self.ctx = NodeContext(
             node_name=node_name, host_ip=self.machine.internal_ip, statuses=self.statuses,
             recorder=self.recorder, probes=self.probes,
-            env=env or api_env_resolver(client, services=self.service_informer.list),
+            env=env or api_env_resolver(client, services=self.service_informer.list,
+                                        allocatable=lambda: self.allocatable),
             log_root=self.data_dir / "logs", pod_root=self.data_dir / "pods",
             volumes=volumes or NoVolumes(),
             network_ready=lambda: self.pod_cidr is not None or not self.require_pod_cidr,
@@ -182,6 +185,8 @@ class Agent:
         self.pod_informer.on_delete(self._on_pod_deleted)
         self.pod_informer.start()
         await self.pod_informer.wait_synced()
+        if isinstance(self.ctx.volumes, VolumeService):
+            await self.ctx.volumes.start(self._pod_hooks())
         if _as_runtime(self._runtime_source) is not None:
             await self._bring_up_runtime()
         else:
@@ -199,6 +204,8 @@ class Agent:
             await asyncio.gather(*(w.terminate_now() for w in workers), return_exceptions=True)
         else:
             await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
+        if isinstance(self.ctx.volumes, VolumeService):
+            await self.ctx.volumes.stop(drain=drain)
         self.sim.close()
         if self.heartbeat is not None:
             await self.heartbeat.stop()
@@ -414,6 +421,21 @@ class Agent:
         worker = self.workers.get(uid)
         if worker is not None:
             worker.vanished(pod)
+
+    def _pod_hooks(self) -> PodHooks:
+        def wake(uid: str) -> None:
+            worker = self.workers.get(uid)
+            if worker is not None:
+                worker.wake()
+
+        def evict(uid: str, message: str) -> None:
+            worker = self.workers.get(uid)
+            if worker is not None:
+                worker.evict(message)
+
+        return PodHooks(pods=lambda: [w.pod for w in self.workers.values()],
+                        pod_root=self.ctx.pod_root, wake=wake, evict=evict,
+                        event=self.ctx.event, allocatable=self.allocatable)
 
     def _wake_key(self, key: str) -> None:
         worker = self._by_key.get(key)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from kubi.controllers.events import EventRecorder
 from kubi.node.agent.backoff import Backoff
@@ -32,8 +32,9 @@ class PodVolumes(Protocol):
 
     `setup` makes every volume of the pod ready under `pod_dir` before its
     containers start (idempotent, called on each sync); a failure raises an
-    exception, best one with an `event_message` (FailedMount), and the pod
-    waits in ContainerCreating. `mounts` turns a container's volumeMounts into
+    exception, best one with an `event_message` (FailedMount; an empty one
+    when the failure was already reported), and the pod waits in
+    ContainerCreating. `mounts` turns a container's volumeMounts into
     runtime mounts (its resolved `env` expands subPathExpr); a failure raises an
     exception with a `reason` (CreateContainerConfigError). `teardown` undoes
     `setup` when the pod goes."""
@@ -44,6 +45,35 @@ class PodVolumes(Protocol):
                      env: Mapping[str, str], pod_dir: Path) -> list[Mount]: ...
 
     async def teardown(self, pod: dict[str, Any], pod_dir: Path) -> None: ...
+
+
+@dataclass
+class PodHooks:
+    """What a volume service may ask of the agent once it runs.
+
+    `pods()` are the pods the node works on (newest copies), `pod_root/<uid>`
+    where their files live; `wake(uid)` makes a pod's worker sync now,
+    `evict(uid, message)` ends a pod as the eviction manager does, `event`
+    records an event about a pod (arguments as `NodeContext.event`), and
+    `allocatable` is the node's allocatable resources."""
+
+    pods: Callable[[], list[dict[str, Any]]]
+    pod_root: Path
+    wake: Callable[[str], None]
+    evict: Callable[[str, str], None]
+    event: Callable[[dict[str, Any], str, str, str, str], None]
+    allocatable: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class VolumeService(PodVolumes, Protocol):
+    """Volumes that also work between syncs (refreshing content, watching
+    usage): started once the agent knows its pods, stopped with it; `drain`
+    says every pod has been removed from the machine."""
+
+    async def start(self, hooks: PodHooks) -> None: ...
+
+    async def stop(self, *, drain: bool = False) -> None: ...
 
 
 class NoVolumes:

@@ -12,7 +12,9 @@ and a uid precondition, and the runtime's leftovers are removed.
 
 A pod whose containers are all done for good (restartPolicy Never or
 OnFailure) is finished: its sandbox is stopped and its containers kept, so
-its logs stay readable, until the pod is deleted.
+its logs stay readable, until the pod is deleted. An evicted pod (`evict`)
+is finished the same way, whatever its restart policy, and reports phase
+Failed with reason Evicted.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 
 RESYNC = 10.0
 ERROR_RETRY = 1.0
+EVICTED = "Evicted"
 
 
 def deletion_grace(pod: dict[str, Any]) -> int | None:
@@ -85,6 +88,8 @@ class PodWorker:
         self._step: asyncio.Future[float | None] | None = None
         self._interrupted = False
         self._network_warned = False
+        # The eviction message once the node evicted the pod (phase Failed, reason Evicted).
+        self.eviction: str | None = None
         self.ops = ContainerOps(self)
 
     # ---- what the agent calls
@@ -110,6 +115,16 @@ class PodWorker:
             self.pod = pod
         self.removed = True
         self._interrupt()
+        self._wake.set()
+
+    def evict(self, message: str) -> None:
+        """End the pod as the eviction manager does: record Evicted, stop every
+        container for good and report phase Failed with reason Evicted."""
+        if self.eviction is not None or self.finished or self.deleting or self.removed:
+            return
+        self.eviction = message
+        self.ctx.event(self.pod, "", "Warning", EVICTED, message)
+        self.finished = True
         self._wake.set()
 
     def _interrupt(self) -> None:
@@ -257,9 +272,12 @@ class PodWorker:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            message = getattr(exc, "event_message", None) or str(exc)
-            log.debug("pod %s: volumes not ready: %s", self.key, message, exc_info=True)
-            self.ctx.event(self.pod, "", "Warning", "FailedMount", message)
+            message = getattr(exc, "event_message", None)
+            if message is None:
+                message = str(exc)
+            log.debug("pod %s: volumes not ready: %s", self.key, message or exc, exc_info=True)
+            if message:
+                self.ctx.event(self.pod, "", "Warning", "FailedMount", message)
             return False
         return True
 
@@ -365,7 +383,13 @@ class PodWorker:
             start_time=self.start_time, terminal=terminal, reasons=dict(self.reasons),
             started=lambda s: probes.started(s, container_spec(self.pod, s.name)),
             ready=lambda s: probes.ready(s, container_spec(self.pod, s.name)))
-        status = build_pod_status(self.pod, view, inputs)
+        pod = self.pod
+        if self.eviction is not None:
+            # A terminal phase already reported stands, and conditions follow it.
+            pod = {**pod, "status": {**(pod.get("status") or {}), "phase": "Failed"}}
+        status = build_pod_status(pod, view, inputs)
+        if self.eviction is not None:
+            status.update(reason=EVICTED, message=self.eviction)
         self.ctx.statuses.set_status(self.key, self.uid, status)
 
     # ---- what the endpoint asks
