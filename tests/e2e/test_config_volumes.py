@@ -54,10 +54,6 @@ SLEEP = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
 TIMESTAMPED = re.compile(r"^\.\.\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d\.\d{9}$")
 
 
-
-pytestmark = [pytestmark, pytest.mark.skip(reason="the agent does not use NodeVolumes by default yet "
-                                "(kubi.node.agent.main.run passes volumes=NoVolumes)")]
-
 @pytest.fixture(scope="module")
 def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Footprint]]:
     if not port_free(AGENT_PORT):

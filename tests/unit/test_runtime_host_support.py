@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from kubi.node.network import PodNetwork, host_veth_name
+from kubi.node.network.podnetwork import link_exists
 from kubi.node.runtime.base import ContainerConfig, SandboxConfig
 from kubi.node.runtime.host import HostRuntime, linux
 from kubi.node.runtime.host.runtime import HostRuntime as HostRuntimeClass
@@ -111,7 +112,7 @@ def leftovers(env: Env) -> list[str]:
             found.append(f"process {pid}")
     found += [f"mount {m}" for m in linux.mounts_under(str(env.root))]
     found += [f"link {name}" for name in {env.network.bridge, *env.veths}
-              if os.path.exists(f"/sys/class/net/{name}")]
+              if link_exists(name)]
     for controller in ("memory", "cpu", "pids", ""):
         path = Path("/sys/fs/cgroup") / controller / f"kubt-{env.tag}"
         if path.exists():

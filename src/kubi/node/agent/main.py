@@ -48,6 +48,7 @@ async def run(kubeconfig: str | Path, node_name: str | None = None,
     """Run the agent until `stop` is set or SIGINT/SIGTERM arrives; with `drain`,
     remove every pod and every trace of the runtime from the machine on the way out."""
     from kubi.node.network import PodNetwork
+    from kubi.node.agent.volumes import NodeVolumes
     from kubi.node.runtime.host import HostRuntime
 
     name = (node_name or socket.gethostname()).lower()
@@ -80,6 +81,7 @@ async def run(kubeconfig: str | Path, node_name: str | None = None,
         log.warning("node %s: running without root: pods are plain processes on the node's "
                     "network, without their own hostname, DNS files, mounts or limits", name)
     client = Client.from_kubeconfig(kubeconfig, user_agent=f"kubi-agent/{name}")
+    options.setdefault("volumes", NodeVolumes(client, use_tmpfs=isolated, shared_mount=isolated))
     agent = Agent(client, node_name=name, runtime=make_runtime, data_dir=root, port=port,
                   tls_cert=tls_cert, tls_key=tls_key, client_ca=client_ca, machine=machine,
                   require_pod_cidr=isolated, **options)

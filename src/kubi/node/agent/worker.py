@@ -178,8 +178,11 @@ class PodWorker:
 
     async def _sleep(self, due: float | None) -> None:
         timeout = RESYNC if due is None else max(0.0, min(RESYNC, due - self.ctx.clock()))
+        # asyncio.timeout, unlike wait_for, never swallows a cancellation that
+        # arrives just as the event is set.
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
         except TimeoutError:
             pass
         self._wake.clear()

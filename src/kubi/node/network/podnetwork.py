@@ -26,12 +26,13 @@ import contextlib
 import hashlib
 import ipaddress
 import os
+import socket
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from kubi.node.network.ipam import Ipam, gateway_address
-from kubi.node.network.iproute import NetworkError, in_worker, ip_batch
+from kubi.node.network.iproute import NetworkError, in_worker, ip_batch, ip_output
 from kubi.node.network.netlink import Netlink, configure_pod_interface
 from kubi.node.runtime.host import linux
 from kubi.node.runtime.host.state import read_json, write_json
@@ -71,6 +72,28 @@ def bridge_mac(bridge: str) -> str:
     return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
 
 
+def link_exists(name: str) -> bool:
+    """Whether this network namespace has a link `name`. Asked of the kernel
+    rather than read from /sys/class/net, which shows the namespace that
+    mounted sysfs: inside `unshare --net` without a fresh sysfs, another one."""
+    try:
+        socket.if_nametoindex(name)
+    except OSError:
+        return False
+    return True
+
+
+async def bridge_ports(bridge: str) -> list[str]:
+    """The names of the links enslaved to `bridge` in this network namespace."""
+    ports = []
+    for line in (await ip_output(["-o", "link", "show", "master", bridge])).splitlines():
+        # "7: veth1234@if2: <...> ..." — the name ends at '@' or ':'.
+        fields = line.split(":", 2)
+        if len(fields) == 3:
+            ports.append(fields[1].strip().split("@", 1)[0])
+    return ports
+
+
 class PodNetwork:
     def __init__(self, node_cidr: str, state_dir: str | Path, bridge: str = "kubi0", *,
                  blackholes: tuple[str, ...] = DEFAULT_BLACKHOLES) -> None:
@@ -94,7 +117,7 @@ class PodNetwork:
         linux.ensure_shared_mount(str(self.netns_dir))
         record = read_json(self._record_path) or {}
         created: list[str] = list(record.get("created", []))
-        if not os.path.exists(f"/sys/class/net/{self.bridge}"):
+        if not link_exists(self.bridge):
             await ip_batch([f"link add {self.bridge} type bridge",
                             f"link set {self.bridge} address {bridge_mac(self.bridge)}"])
             if "bridge" not in created:
@@ -160,7 +183,7 @@ class PodNetwork:
         """Delete the pod's veth, unpin its namespace and free its address; a
         pod that is already (partly) gone is fine."""
         veth = host_veth_name(sandbox_id)
-        if os.path.exists(f"/sys/class/net/{veth}"):
+        if link_exists(veth):
             await in_worker(self._unwire, veth)
         path = self._netns_path(sandbox_id)
         for point in linux.mounts_under(str(path)):
@@ -183,10 +206,9 @@ class PodNetwork:
         record = read_json(self._record_path) or {}
         created = record.get("created", [])
         commands = []
-        if os.path.exists(f"/sys/class/net/{self.bridge}"):
+        if link_exists(self.bridge):
             # Ports left on our bridge can only be ours.
-            ports = Path(f"/sys/class/net/{self.bridge}/brif")
-            commands += [f"link del {p.name}" for p in ports.iterdir()] if ports.is_dir() else []
+            commands += [f"link del {port}" for port in await bridge_ports(self.bridge)]
             if "bridge" in created:
                 commands.append(f"link del {self.bridge}")
             else:

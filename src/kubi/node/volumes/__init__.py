@@ -13,6 +13,7 @@ what is on disk alone, so it also works after a restart. Beside this:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -79,13 +80,23 @@ async def teardown_pod_volumes(pod_dir: str) -> None:
 
 
 def _teardown_all(root: str) -> None:
-    if not os.path.isdir(root):
+    """Tear down every volume under `root`; a directory that vanished meanwhile
+    (a concurrent teardown) is already done."""
+    try:
+        plugins = os.listdir(root)
+    except (FileNotFoundError, NotADirectoryError):
         return
-    for plugin in os.listdir(root):
+    for plugin in plugins:
         plugin_dir = os.path.join(root, plugin)
         if not os.path.isdir(plugin_dir) or os.path.islink(plugin_dir):
             continue
-        for name in os.listdir(plugin_dir):
+        try:
+            names = os.listdir(plugin_dir)
+        except FileNotFoundError:
+            continue
+        for name in names:
             managed.teardown_dir(os.path.join(plugin_dir, name))
-        os.rmdir(plugin_dir)
-    os.rmdir(root)
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(plugin_dir)
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(root)
