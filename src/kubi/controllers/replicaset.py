@@ -328,20 +328,24 @@ class ReplicaSetController(QueueController):
         return errors[0] if errors else None
 
     def _indirectly_related_pods(self, owner: Obj) -> list[Obj]:
-        """Pods of every ReplicaSet sharing this one's controller (a Deployment's history)."""
+        """Pods of every ReplicaSet sharing this one's controller (a Deployment's
+        history): those each sibling controls, and the orphans its selector matches.
+        Read through the indexes, so a rollout of 10,000 pods does not scan them all."""
         ref = controller_of(owner)
         if ref is None:
             return []
         namespace = owner["metadata"].get("namespace", "")
-        in_namespace = self.pods.in_namespace(namespace)
+        orphans = self.pods.by_index(ORPHANS_INDEX, namespace)
         related: dict[str, Obj] = {}
         for sibling in self.owners.by_index(CONTROLLER_UID_INDEX, ref.get("uid", "")):
             try:
                 selector = self.kind.selector(sibling)
             except SelectorParseError:
                 continue
-            for pod in in_namespace:
-                if selector.matches(_labels(pod)):
+            controlled = self.pods.by_index(CONTROLLER_UID_INDEX, sibling["metadata"]["uid"])
+            for pod in controlled + orphans:
+                if pod["metadata"].get("namespace", "") == namespace \
+                        and selector.matches(_labels(pod)):
                     related.setdefault(pod["metadata"].get("uid", object_key(pod)), pod)
         return list(related.values())
 
