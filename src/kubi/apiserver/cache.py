@@ -202,6 +202,9 @@ class WatchCache:
         self._resources: dict[str, ResourceCache] = {}
         self._waiters: list[tuple[int, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
+        # Objects this process is writing, by key: (the bytes written, the dict
+        # they encode), so the write's event needs no decoding.
+        self._writing: dict[str, tuple[bytes, dict]] = {}
         for rt in catalog.RESOURCES:
             if rt.storage_prefix not in self._resources:
                 self._resources[rt.storage_prefix] = ResourceCache(rt.storage_prefix, rt.namespaced)
@@ -280,8 +283,17 @@ class WatchCache:
         async for ev in self.store.watch("/registry/", rev):
             self._apply(ev)
 
+    def expect_write(self, key: str, raw: bytes, obj: dict) -> None:
+        """`obj` (what `raw` decodes to, without its resourceVersion) is about to
+        be written at `key`; its caller hands it over and must not change it.
+        When the store's event carries these very bytes, the cache takes `obj`
+        instead of decoding them. A write that fails leaves a stale hint, which
+        the next event of the key discards."""
+        self._writing[key] = (raw, obj)
+
     def _apply(self, ev) -> None:
         res = self._for_key(ev.key)
+        writing = self._writing.pop(ev.key, None) if self._writing else None
         if res is not None:
             if ev.type == "DELETE":
                 last = res.get(*res.split(ev.key))
@@ -291,6 +303,10 @@ class WatchCache:
                     meta["resourceVersion"] = str(ev.revision)
                     obj["metadata"] = meta
                     res.apply(ev.key, "DELETED", Entry(obj, ev.revision))
+            elif writing is not None and writing[0] is ev.value:
+                obj = writing[1]
+                obj["metadata"]["resourceVersion"] = str(ev.revision)
+                res.apply(ev.key, "PUT", Entry(obj, ev.revision))
             else:
                 res.apply(ev.key, "PUT", _decode(ev.value, ev.revision))
         self.rev = ev.revision

@@ -56,14 +56,15 @@ def patch_resource_version(patch: object) -> str | None:
 
 
 def apply_patch(rt: ResourceType, content_type: str, current: dict, patch: object) -> dict:
+    """`current` (the caller's own copy, which this may change) with `patch` applied."""
     node = schema.for_kind(rt.group, rt.version, rt.kind)
     try:
         if content_type == JSON_PATCH:
             result = jsonpatch.apply_json_patch(current, patch)
         elif content_type == MERGE_PATCH:
-            result = mergepatch.apply_merge_patch(current, patch)
+            result = mergepatch.apply_merge_patch(current, patch, in_place=True)
         else:
-            result = strategic.apply_strategic_merge_patch(current, patch, node)
+            result = strategic.apply_strategic_merge_patch(current, patch, node, in_place=True)
     except PatchError as exc:
         raise patch_status(exc) from None
     if not isinstance(result, dict):
@@ -79,8 +80,12 @@ def patch_status(exc: PatchError) -> StatusError:
     return StatusError(exc.code, _REASONS.get(exc.code, ""), exc.message)
 
 
-def check_patched(rt: ResourceType, obj: dict, validation: str, warnings: list[str]) -> None:
-    decoding.check_fields(rt, obj, validation, warnings)
+def check_patched(rt: ResourceType, obj: dict, validation: str, warnings: list[str],
+                  stored: dict | None = None) -> None:
+    """Apply the schema to a patched object; with `stored` (the object the patch
+    was applied to, as stored), only the top-level fields the patch changed are
+    checked: the rest was checked when it was written."""
+    decoding.check_fields(rt, obj, validation, warnings, stored)
 
 
 def track_update(

@@ -150,7 +150,7 @@ class Registry:
             return Entry(obj, 0)
         key = rt.key(md.get("namespace", ""), md["name"])
         try:
-            rev = await self.store.create(key, _encode(obj))
+            rev = await self.store.create(key, self._encode(key, obj))
         except KeyExistsError:
             if rt.kind == "Service":
                 self.services.release(obj)
@@ -205,8 +205,10 @@ class Registry:
         precondition_rv: str | None = None,
         operation: str = "Update",
         track: Callable[[dict | None, dict], None] | None = None,
+        check: Callable[[dict, dict], None] | None = None,
     ) -> Entry:
-        """Read-modify-write with retries; `mutate` gets a copy of the current object."""
+        """Read-modify-write with retries; `mutate` gets a copy of the current object,
+        then `check` (if any) sees its result beside the stored object."""
         for _ in range(_MAX_RETRIES):
             current = self.get(rt, namespace, name)
             if precondition_rv is not None and precondition_rv != str(current.rv):
@@ -214,6 +216,8 @@ class Registry:
             new = mutate(current.copy())
             if not isinstance(new, dict):
                 raise BadRequest("the request body must be an object")
+            if check is not None:
+                check(new, current.obj)
             self._check_type_meta(rt, new)
             new_md = new.setdefault("metadata", {})
             if new_md.get("name", name) != name:
@@ -236,7 +240,8 @@ class Registry:
                 await self.cache.wait_for(rev)
                 return Entry(result, rev)
             try:
-                rev = await self.store.update(key, _encode(result), expected_mod_revision=current.rv)
+                rev = await self.store.update(key, self._encode(key, result),
+                                             expected_mod_revision=current.rv)
             except RevisionConflictError:
                 if precondition_rv is not None:
                     raise Conflict(rt.plural, name, rt.group) from None
@@ -335,12 +340,14 @@ class Registry:
         precondition = patching.patch_resource_version(patch)
 
         def apply(current: dict) -> dict:
-            result = patching.apply_patch(rt, content_type, current, patch)
-            patching.check_patched(rt, result, opts.field_validation, opts.warnings)
-            return result
+            return patching.apply_patch(rt, content_type, current, patch)
+
+        def check(result: dict, stored: dict) -> None:
+            patching.check_patched(rt, result, opts.field_validation, opts.warnings, stored)
 
         entry = await self.update_with(
-            rt, namespace, name, apply, opts, subresource=subresource, precondition_rv=precondition
+            rt, namespace, name, apply, opts, subresource=subresource, precondition_rv=precondition,
+            check=check,
         )
         return entry, False
 
@@ -393,7 +400,8 @@ class Registry:
             if options.dry_run:
                 return Entry(new, current.rv), False
             try:
-                rev = await self.store.update(key, _encode(new), expected_mod_revision=current.rv)
+                rev = await self.store.update(key, self._encode(key, new),
+                                             expected_mod_revision=current.rv)
             except RevisionConflictError:
                 continue
             return await self._settled(rt, namespace, name, rev), False
@@ -532,6 +540,13 @@ class Registry:
         from kubi.apiserver import patching
 
         patching.track_update(rt, old, new, opts, subresource)
+
+    def _encode(self, key: str, obj: dict) -> bytes:
+        """The stored form of `obj`, which is handed to the watch cache as its
+        decoded form: the registry never touches `obj` again once written."""
+        raw = _encode(obj)
+        self.cache.expect_write(key, raw, obj)
+        return raw
 
     async def _settled(self, rt: ResourceType, namespace: str, name: str, rev: int) -> Entry:
         """The stored entry once the cache has applied `rev`."""

@@ -137,6 +137,35 @@ class KubeConfig:
         return ctx
 
 
+class RecentEvents:
+    """Watch event lines decoded lately in this process, by their bytes.
+
+    The API server encodes each change once and sends every watcher the same
+    bytes, so the informers of several components in one process (controllers,
+    scheduler, simulated nodes) receive identical lines; the second and later
+    ones get the first one's decoded event instead of decoding it again. As with
+    client-go's shared informers, watched objects are therefore shared and must
+    be treated as read-only.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._decoded: dict[bytes, dict] = {}
+
+    def decode(self, line: bytes) -> dict:
+        event = self._decoded.get(line)
+        if event is None:
+            event = orjson.loads(line)
+            if len(self._decoded) >= self.capacity:
+                # Oldest first: dicts keep insertion order.
+                del self._decoded[next(iter(self._decoded))]
+            self._decoded[line] = event
+        return event
+
+
+_RECENT_EVENTS = RecentEvents()
+
+
 class Client:
     """One connection pool to one API server."""
 
@@ -309,7 +338,7 @@ class Client:
                 for line in lines:
                     if not line.strip():
                         continue
-                    event = orjson.loads(line)
+                    event = _RECENT_EVENTS.decode(line)
                     yield event["type"], event["object"]
 
 

@@ -107,8 +107,17 @@ class GarbageCollector(QueueController):
         self._enqueue(self.graph.observe(node))
 
     def _updated(self, rt: ResourceType, old: Obj, new: Obj) -> None:
-        if (old.get("metadata") or {}).get("uid") != (new.get("metadata") or {}).get("uid"):
+        old_md, new_md = old.get("metadata") or {}, new.get("metadata") or {}
+        if old_md.get("uid") != new_md.get("uid"):
             self._deleted(old)  # deleted and re-created between two observations
+        elif old_md.get("ownerReferences") == new_md.get("ownerReferences") \
+                and old_md.get("finalizers") == new_md.get("finalizers") \
+                and bool(old_md.get("deletionTimestamp")) == bool(new_md.get("deletionTimestamp")):
+            # A status or spec change: nothing the graph holds moved.
+            node = self.graph.get(new_md.get("uid", ""))
+            if node is not None:
+                node.resource_version = str(new_md.get("resourceVersion", ""))
+                return
         self._observed(rt, new)
 
     def _deleted(self, obj: Obj) -> None:

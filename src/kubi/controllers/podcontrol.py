@@ -14,9 +14,10 @@ requests instead of hundreds.
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+import orjson
 
 from kubi.api.errors import StatusError
 from kubi.client.client import Client, Resource
@@ -66,7 +67,8 @@ def pod_from_template(template: dict[str, Any], owner: dict[str, Any],
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": metadata,
-        "spec": copy.deepcopy(template.get("spec") or {}),
+        # A JSON round trip: a deep copy, many times faster than copy.deepcopy.
+        "spec": orjson.loads(orjson.dumps(template.get("spec") or {})),
     }
 
 

@@ -37,6 +37,10 @@ class Entry:
     applied: bool
     fields: Tree
     time: str | None = None
+    # The fieldsV1 document of `fields` when it is already known to be in
+    # upstream's serialization order (decoded from what this server stored),
+    # so encoding it again is not needed.
+    wire: Tree | None = None
 
 
 def ident(manager: str, operation: str, api_version: str, subresource: str = "") -> Ident:
@@ -103,10 +107,24 @@ def time_seconds(value: str | None) -> int:
     return found
 
 
-def decode(raw: Any) -> dict[Ident, Entry]:
-    """The entries of a managedFields list; ManagedFieldsError when malformed."""
+def decode(raw: Any, *, stored: bool = False) -> dict[Ident, Entry]:
+    """The entries of a managedFields list; ManagedFieldsError when malformed.
+
+    `stored` says the list is one this server encoded (a live object's): its
+    field sets are canonical and ordered already, so they are taken as they
+    are, without the validating walk, and encode to themselves."""
     managed: dict[Ident, Entry] = {}
     if not raw:
+        return managed
+    if stored and type(raw) is list:
+        for item in raw:
+            fields = item.get("fieldsV1") or {}
+            operation = item.get("operation")
+            api_version = item.get("apiVersion") or ""
+            key = ident(item.get("manager") or "", operation, api_version,
+                        item.get("subresource") or "")
+            managed[key] = Entry(api_version, operation == APPLY, fields,
+                                 _normal_time(item.get("time")), fields)
         return managed
     if type(raw) is not list:
         raise ManagedFieldsError("managedFields must be a list")
@@ -165,7 +183,7 @@ def encode(managed: dict[Ident, Entry]) -> list[dict[str, Any]]:
         if entry.time:
             item["time"] = entry.time
         item["fieldsType"] = "FieldsV1"
-        item["fieldsV1"] = to_wire(entry.fields)
+        item["fieldsV1"] = entry.wire if entry.wire is not None else to_wire(entry.fields)
         if subresource:
             item["subresource"] = subresource
         out.append(item)

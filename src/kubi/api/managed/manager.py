@@ -141,9 +141,9 @@ def _is_reset(raw: Any) -> bool:
     return len(raw) == 1 and type(raw[0]) is dict and not any(raw[0].values())
 
 
-def _decode_or_empty(raw: Any) -> dict[Ident, Entry]:
+def _decode_or_empty(raw: Any, *, stored: bool = False) -> dict[Ident, Entry]:
     try:
-        return decode(raw)
+        return decode(raw, stored=stored)
     except ManagedFieldsError:
         return {}
 
@@ -175,13 +175,17 @@ def update_managed_fields(
         raise ValueError("apply writes go through server_side_apply")
     live_raw = _metadata(live).get("managedFields")
     if subresource:
-        managed = _decode_or_empty(live_raw)
+        managed = _decode_or_empty(live_raw, stored=True)
     else:
         new_raw = _metadata(new).get("managedFields")
         if _is_reset(new_raw):
             managed = {}
+        elif new_raw is not None and new_raw == live_raw:
+            # Sent back as read (the usual read-modify-write): the stored list.
+            managed = _decode_or_empty(live_raw, stored=True)
         else:
-            managed = _decode_or_empty(new_raw) or _decode_or_empty(live_raw)
+            managed = (_decode_or_empty(new_raw)
+                       or _decode_or_empty(live_raw, stored=True))
     if not managed and live is not None and _metadata(live).get("uid"):
         return []
     before = (

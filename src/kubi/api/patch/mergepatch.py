@@ -18,8 +18,9 @@ BAD_PATCH = "Invalid JSON Patch"
 BAD_DOCUMENT = "Invalid JSON Document"
 
 
-def apply_merge_patch(doc: Any, patch: Any) -> Any:
-    """The document with `patch` merged in; raises PatchError (400) for a bad patch."""
+def apply_merge_patch(doc: Any, patch: Any, *, in_place: bool = False) -> Any:
+    """The document with `patch` merged in; raises PatchError (400) for a bad patch.
+    With `in_place`, `doc` is the caller's own copy and may be changed."""
     if patch is None or not isinstance(patch, (dict, list)):
         raise PatchError(BAD_PATCH, code=400)
     if doc is None:
@@ -28,7 +29,7 @@ def apply_merge_patch(doc: Any, patch: Any) -> Any:
         return _without_nulls(patch)
     if not isinstance(doc, dict):
         return _without_nulls(patch)
-    result = copy_json(doc)
+    result = doc if in_place else copy_json(doc)
     _merge_into(result, patch)
     return result
 

@@ -35,12 +35,15 @@ __all__ = [
 ]
 
 
-def apply_strategic_merge_patch(doc: Any, patch: Any, node: Node | None) -> Any:
-    """`doc` with `patch` applied; `node` is the schema of the document's kind."""
+def apply_strategic_merge_patch(doc: Any, patch: Any, node: Node | None, *,
+                                in_place: bool = False) -> Any:
+    """`doc` with `patch` applied; `node` is the schema of the document's kind.
+    With `in_place`, `doc` is the caller's own copy and may be changed."""
     if not isinstance(patch, dict):
         raise bad_request(BAD_JSON_DOC)
     if node is None:
-        return mergepatch.apply_merge_patch(doc, patch)
+        return mergepatch.apply_merge_patch(doc, patch, in_place=in_place)
     if doc is not None and not isinstance(doc, dict):
         raise bad_request(BAD_JSON_DOC)
-    return merge_map(copy_json(doc) or {}, copy_json(patch), node, APPLYING)
+    target = (doc if in_place else copy_json(doc)) or {}
+    return merge_map(target, copy_json(patch), node, APPLYING)
