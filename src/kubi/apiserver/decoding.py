@@ -103,44 +103,30 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
 
 def check_fields(
     rt: ResourceType, obj: dict, field_validation: str, warnings: list[str],
-    stored: dict | None = None,
+    only: frozenset[str] | None = None,
 ) -> None:
     """Apply the schema to a decoded write body, in place.
 
     Wrong types are always a 400. Unknown fields are a 400 under Strict, a
     warning under Warn and silently dropped under Ignore; they are never stored.
     Empty optional maps and lists are dropped, as upstream's decoding does.
-    With `stored`, top-level fields equal to the stored object's are skipped:
-    what is stored passed these checks already.
+    With `only`, the top-level fields outside it are skipped: they are known
+    to be as stored, so they passed these checks already.
     """
     node = schema.for_kind(rt.group, rt.version, rt.kind)
     if node is None:
         return
-    if stored is not None:
-        changed = [k for k, v in obj.items()
-                   if k in ("apiVersion", "kind") or not _same_json(stored.get(k, _ABSENT), v)]
-        view = {k: obj[k] for k in changed}
+    if only is not None:
+        checked = [k for k in obj if k in only or k in ("apiVersion", "kind")]
+        view = {k: obj[k] for k in checked}
         _check_fields(rt, node, view, field_validation, warnings)
-        for key in changed:
+        for key in checked:
             if key in view:
                 obj[key] = view[key]
             else:
                 del obj[key]  # dropped as empty or unknown
         return
     _check_fields(rt, node, obj, field_validation, warnings)
-
-
-_ABSENT = object()
-
-
-def _same_json(a: Any, b: Any) -> bool:
-    """Equal as JSON (so `1` and `true` differ, unlike Python's ==)."""
-    if a is _ABSENT:
-        return False
-    try:
-        return orjson.dumps(a) == orjson.dumps(b)
-    except TypeError:  # orjson.JSONEncodeError: say "changed", and check it
-        return False
 
 
 def _check_fields(rt: ResourceType, node: Any, obj: dict, field_validation: str,

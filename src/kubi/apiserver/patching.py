@@ -46,6 +46,38 @@ def parse_patch(content_type: str, body: bytes) -> object:
     return patch
 
 
+def touched_fields(content_type: str, patch: object) -> frozenset[str] | None:
+    """The top-level fields `patch` can change, None when it may change any.
+
+    A merge-style patch names them as its keys (a strategic directive names
+    the field after its '/'); a JSON patch as the first step of each path.
+    """
+    fields: set[str] = set()
+    if content_type == JSON_PATCH:
+        for op in patch if isinstance(patch, list) else ():
+            if not isinstance(op, dict):
+                return None
+            for key in ("path", "from"):
+                path = op.get(key)
+                if key == "from" and path is None:
+                    continue
+                if not isinstance(path, str) or not path.startswith("/") or path == "/":
+                    return None
+                fields.add(path[1:].split("/", 1)[0].replace("~1", "/").replace("~0", "~"))
+        return frozenset(fields)
+    if not isinstance(patch, dict):
+        return None
+    for key in patch:
+        if key.startswith("$"):
+            _, slash, field = key.partition("/")
+            if not slash:
+                return None  # $patch or $retainKeys on the whole object
+            fields.add(field)
+        else:
+            fields.add(key)
+    return frozenset(fields)
+
+
 def patch_resource_version(patch: object) -> str | None:
     """A resourceVersion in a merge-style patch is an optimistic-lock precondition."""
     if isinstance(patch, dict):
@@ -81,11 +113,11 @@ def patch_status(exc: PatchError) -> StatusError:
 
 
 def check_patched(rt: ResourceType, obj: dict, validation: str, warnings: list[str],
-                  stored: dict | None = None) -> None:
-    """Apply the schema to a patched object; with `stored` (the object the patch
-    was applied to, as stored), only the top-level fields the patch changed are
-    checked: the rest was checked when it was written."""
-    decoding.check_fields(rt, obj, validation, warnings, stored)
+                  touched: frozenset[str] | None = None) -> None:
+    """Apply the schema to a patched object; with `touched` (the top-level fields
+    the patch could change), only those are checked: the rest is as stored,
+    and was checked when it was written."""
+    decoding.check_fields(rt, obj, validation, warnings, touched)
 
 
 def track_update(

@@ -205,10 +205,8 @@ class Registry:
         precondition_rv: str | None = None,
         operation: str = "Update",
         track: Callable[[dict | None, dict], None] | None = None,
-        check: Callable[[dict, dict], None] | None = None,
     ) -> Entry:
-        """Read-modify-write with retries; `mutate` gets a copy of the current object,
-        then `check` (if any) sees its result beside the stored object."""
+        """Read-modify-write with retries; `mutate` gets a copy of the current object."""
         for _ in range(_MAX_RETRIES):
             current = self.get(rt, namespace, name)
             if precondition_rv is not None and precondition_rv != str(current.rv):
@@ -216,8 +214,6 @@ class Registry:
             new = mutate(current.copy())
             if not isinstance(new, dict):
                 raise BadRequest("the request body must be an object")
-            if check is not None:
-                check(new, current.obj)
             self._check_type_meta(rt, new)
             new_md = new.setdefault("metadata", {})
             if new_md.get("name", name) != name:
@@ -339,15 +335,15 @@ class Registry:
         patch = patching.parse_patch(content_type, body)
         precondition = patching.patch_resource_version(patch)
 
-        def apply(current: dict) -> dict:
-            return patching.apply_patch(rt, content_type, current, patch)
+        touched = patching.touched_fields(content_type, patch)
 
-        def check(result: dict, stored: dict) -> None:
-            patching.check_patched(rt, result, opts.field_validation, opts.warnings, stored)
+        def apply(current: dict) -> dict:
+            result = patching.apply_patch(rt, content_type, current, patch)
+            patching.check_patched(rt, result, opts.field_validation, opts.warnings, touched)
+            return result
 
         entry = await self.update_with(
-            rt, namespace, name, apply, opts, subresource=subresource, precondition_rv=precondition,
-            check=check,
+            rt, namespace, name, apply, opts, subresource=subresource, precondition_rv=precondition
         )
         return entry, False
 
