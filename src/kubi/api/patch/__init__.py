@@ -2,7 +2,8 @@
 
 `jsonpatch` (RFC 6902 operation lists), `mergepatch` (RFC 7386 merge
 documents) and `strategic` (Kubernetes' strategic merge patch, driven by the
-merge keys and strategies in the schema). None of them mutates its inputs.
+merge keys and strategies in the schema). None of them mutates its inputs,
+except a document handed over with `in_place`.
 Every failure is a `PatchError` that knows the HTTP status upstream answers
 with and the message its Status carries, so the server can report it as is.
 """
@@ -10,6 +11,8 @@ with and the message its Status carries, so the server can report it as is.
 from __future__ import annotations
 
 from typing import Any
+
+import orjson
 
 # The Status message upstream sends for a 422 it builds without details.
 GENERIC_UNPROCESSABLE = "the server rejected our request due to an error in our request"
@@ -30,12 +33,21 @@ class PatchError(ValueError):
 
 
 def copy_json(value: Any) -> Any:
-    """A deep copy of a JSON value (dicts, lists and scalars only); faster than deepcopy."""
+    """A deep copy of a JSON value (dicts, lists and scalars only): a round trip
+    through orjson, many times faster than walking it; integers beyond 64 bits,
+    which orjson refuses, take the walk."""
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except orjson.JSONEncodeError:
+        return _copy_walk(value)
+
+
+def _copy_walk(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
-        return {key: copy_json(item) for key, item in value.items()}
+        return {key: _copy_walk(item) for key, item in value.items()}
     if kind is list:
-        return [copy_json(item) for item in value]
+        return [_copy_walk(item) for item in value]
     return value
 
 
