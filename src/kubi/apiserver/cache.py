@@ -37,24 +37,45 @@ WATCHER_QUEUE_LIMIT = 100_000
 
 
 class Entry:
-    """One version of one object: the dict and, lazily, its JSON bytes."""
+    """One version of one object: the dict and, lazily, its JSON bytes.
 
-    __slots__ = ("_json", "obj", "rv")
+    Once a newer version replaces it, an entry is `release`d: it keeps only its
+    JSON, which is what history replays send, and decodes the dict again on the
+    rare reads of an old version (filtered replays, a write racing another).
+    The dict form of an object is several times the size of its JSON, and the
+    history holds tens of thousands of old versions.
+    """
+
+    __slots__ = ("_json", "_obj", "rv")
 
     def __init__(self, obj: dict, rv: int, raw: bytes | None = None) -> None:
-        self.obj = obj
+        self._obj: dict | None = obj
         self.rv = rv
         self._json = raw
 
     @property
+    def obj(self) -> dict:
+        obj = self._obj
+        if obj is None:
+            return orjson.loads(self._json)  # type: ignore[arg-type]
+        return obj
+
+    @property
     def json(self) -> bytes:
         if self._json is None:
-            self._json = orjson.dumps(self.obj)
+            self._json = orjson.dumps(self._obj)
         return self._json
 
     def copy(self) -> dict:
         """A deep, mutable copy of the object."""
         return orjson.loads(self.json)
+
+    def release(self) -> None:
+        """Keep only the JSON form (see the class's docstring)."""
+        if self._obj is not None:
+            if self._json is None:
+                self._json = orjson.dumps(self._obj)
+            self._obj = None
 
     @property
     def namespace(self) -> str:
@@ -182,6 +203,10 @@ class ResourceCache:
             watcher.offer(change)
             if watcher.closed:
                 self.watchers.discard(watcher)
+        if prev is not None:
+            prev.release()
+        if change_type == "DELETED":
+            entry.release()  # only the history holds it now
         return change
 
     def since(self, rv: int) -> Iterable[Change]:
