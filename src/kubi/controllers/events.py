@@ -29,6 +29,8 @@ from kubi.controllers.eventcorrelator import Correlation, EventCorrelator, event
 
 log = logging.getLogger(__name__)
 
+DROP_LOG_INTERVAL = 10.0
+
 NORMAL = "Normal"
 WARNING = "Warning"
 
@@ -86,6 +88,7 @@ class EventBroadcaster:
         self.correlator = correlator or EventCorrelator(clock=clock, nanos=self.nanos)
         self.retry_sleep = retry_sleep
         self.dropped = 0
+        self._dropped_logged = (0, float("-inf"))  # (count, monotonic time) at the last log
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(max_queued)
         self._task: asyncio.Task[None] | None = None
 
@@ -97,8 +100,14 @@ class EventBroadcaster:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
             self.dropped += 1
-            log.error("too many queued events, dropped %s event about %s",
-                      event.get("reason"), event["involvedObject"].get("name"))
+            # Under a flood, one line every ten seconds says how many went.
+            count, at = self._dropped_logged
+            now = time.monotonic()
+            if now - at >= DROP_LOG_INTERVAL:
+                log.error("too many queued events: dropped %d (the last: %s event about %s)",
+                          self.dropped - count, event.get("reason"),
+                          event["involvedObject"].get("name"))
+                self._dropped_logged = (self.dropped, now)
 
     # ---- lifecycle
 
