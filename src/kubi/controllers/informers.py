@@ -57,6 +57,10 @@ class IndexedInformer(Informer):
     def by_index(self, name: str, value: str) -> list[dict[str, Any]]:
         return list(self._indexes[name].get(value, {}).values())
 
+    def count_by_index(self, name: str, value: str) -> int:
+        """len(by_index(name, value)), without building the list."""
+        return len(self._indexes[name].get(value, ()))
+
     def in_namespace(self, namespace: str) -> list[dict[str, Any]]:
         return self.by_index(NAMESPACE_INDEX, namespace)
 

@@ -61,6 +61,7 @@ from kubi.controllers.replicaset_status import (
 log = logging.getLogger(__name__)
 
 BURST_REPLICAS = 500
+POD_CHANGE_DELAY_PER_POD = 0.00001
 STATUS_UPDATE_RETRIES = 1
 
 Obj = dict[str, Any]
@@ -200,7 +201,7 @@ class ReplicaSetController(QueueController):
             if owner is None:
                 return
             key = object_key(owner)
-            self.queue.add(key)
+            self._pod_changed(key, owner)
             min_ready = int((owner.get("spec") or {}).get("minReadySeconds") or 0)
             if min_ready > 0 and not is_pod_ready(old) and is_pod_ready(cur):
                 # Look again once the pod may have become available; the extra
@@ -210,6 +211,18 @@ class ReplicaSetController(QueueController):
         if labels_changed or ref_changed:
             for owner in self._selecting_owners(cur):
                 self.queue.add(object_key(owner))
+
+    def _pod_changed(self, key: str, owner: Obj) -> None:
+        """A pod of `owner` changed (its status, mostly): sync soon, not at once.
+
+        A sync reads every pod of its owner, so with thousands of pods each
+        status change starting one would spend the controller on re-reading
+        them. Changes are gathered for a moment that grows with the owner's
+        size (0.01 ms a pod: a tenth of a second for 10,000); creations and
+        deletions, which the expectations wait for, still sync at once.
+        """
+        pods = self.pods.count_by_index(CONTROLLER_UID_INDEX, owner["metadata"].get("uid", ""))
+        self.queue.add_after(key, pods * POD_CHANGE_DELAY_PER_POD)
 
     def _pod_deleted(self, pod: Obj) -> None:
         ref = controller_of(pod)
