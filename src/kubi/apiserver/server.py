@@ -13,7 +13,10 @@ Health and version endpoints are public, as upstream's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
 import ssl
 import traceback
 from dataclasses import dataclass, field
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})
 KUBERNETES_SERVICE_IP = "10.43.0.1"
+UNIX_SOCKET_NAME = "api.sock"
+UNIX_PATH_MAX = 108  # sizeof(sockaddr_un.sun_path), the terminating NUL included
 
 
 @dataclass
@@ -82,6 +87,14 @@ async def errors_middleware(request: web.Request, handler):
         )
 
 
+LOCAL_USER = User("system:kubi-local", ("system:masters",))
+
+
+def _over_unix_socket(request: web.Request) -> bool:
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    return sock is not None and sock.family == socket.AF_UNIX
+
+
 def _authenticate(request: web.Request) -> User | None:
     peercert = request.transport.get_extra_info("peercert") if request.transport else None
     if peercert:
@@ -96,6 +109,9 @@ def _authenticate(request: web.Request) -> User | None:
         if cn:
             return User(cn, tuple(groups))
     auth = request.headers.get("Authorization", "")
+    if not auth.startswith("Bearer ") and _over_unix_socket(request):
+        # Only the data dir's owner can reach the socket: its own components.
+        return LOCAL_USER
     if auth.startswith("Bearer "):
         token = auth[7:].strip()
         user = request.app["config"].tokens.get(token)
@@ -355,6 +371,7 @@ class APIServer:
         self.pki = PKI(config.data_dir / "pki")
         self._runner: web.AppRunner | None = None
         self.node_proxy: NodeProxy | None = None
+        self.unix_socket: Path | None = None
 
     async def start(self) -> None:
         hooks.load()
@@ -374,6 +391,21 @@ class APIServer:
         site = web.TCPSite(self._runner, self.config.bind, self.config.port, ssl_context=ctx,
                            backlog=1024, reuse_address=True)
         await site.start()
+        await self._serve_unix_socket()
+
+    async def _serve_unix_socket(self) -> None:
+        """Also serve plain HTTP on `<data-dir>/api.sock` (mode 0600), for the
+        components `kubi up` starts on this machine: they skip TLS on every
+        request. Requests on it act as the data dir's owner. A path too long
+        for a socket address means no socket; clients then use TLS."""
+        path = self.config.data_dir / UNIX_SOCKET_NAME
+        if len(os.fsencode(path)) >= UNIX_PATH_MAX or self._runner is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        await web.UnixSite(self._runner, str(path), backlog=1024).start()
+        os.chmod(path, 0o600)
+        self.unix_socket = path
 
     async def stop(self) -> None:
         await self.cache.stop()
@@ -381,4 +413,8 @@ class APIServer:
             await self.node_proxy.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.unix_socket is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.unix_socket.unlink()
+            self.unix_socket = None
         await self.store.close()

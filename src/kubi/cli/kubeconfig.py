@@ -18,21 +18,33 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+UNIX_SOCKET_EXTENSION = "kubi.dev/unix-socket"
+
+
 def admin_kubeconfig(pki: PKI, server: str) -> dict:
     return kubeconfig_for(pki, server, "admin", "kubernetes-admin", ("system:masters",))
 
 
 def kubeconfig_for(pki: PKI, server: str, cert_name: str, user: str,
-                   groups: tuple[str, ...] = ()) -> dict:
-    """A kubeconfig authenticating as `user` in `groups` by a client certificate."""
+                   groups: tuple[str, ...] = (), *, unix_socket: Path | None = None) -> dict:
+    """A kubeconfig authenticating as `user` in `groups` by a client certificate.
+
+    With `unix_socket`, the cluster also names the API server's local socket
+    in an extension (`kubi.dev/unix-socket`) that kubi's own client prefers
+    to TLS on loopback; kubectl ignores it and uses `server`.
+    """
     client = pki.issue(cert_name, common_name=user, organizations=groups)
+    cluster: dict = {
+        "server": server,
+        "certificate-authority-data": _b64(pki.ca.cert_pem()),
+    }
+    if unix_socket is not None:
+        cluster["extensions"] = [{"name": UNIX_SOCKET_EXTENSION,
+                                  "extension": {"path": str(unix_socket)}}]
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": CONTEXT, "cluster": {
-            "server": server,
-            "certificate-authority-data": _b64(pki.ca.cert_pem()),
-        }}],
+        "clusters": [{"name": CONTEXT, "cluster": cluster}],
         "users": [{"name": "kubi-admin", "user": {
             "client-certificate-data": _b64(client.cert_pem()),
             "client-key-data": _b64(client.key_pem()),

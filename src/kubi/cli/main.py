@@ -121,7 +121,8 @@ def _run(coro) -> None:
         asyncio.run(coro)
 
 
-def _local_agent_argv(pki, api_url: str, data_dir: Path) -> list[str]:
+def _local_agent_argv(pki, api_url: str, data_dir: Path,
+                      unix_socket: Path | None = None) -> list[str]:
     """The command line of this machine's node agent, with its credentials."""
     import socket
     import sys
@@ -133,7 +134,7 @@ def _local_agent_argv(pki, api_url: str, data_dir: Path) -> list[str]:
     node = socket.gethostname().lower()
     config = data_dir / "agent.kubeconfig"
     write_kubeconfig(kubeconfig_for(pki, api_url, "agent-client", f"system:node:{node}",
-                                    ("system:nodes",)), config)
+                                    ("system:nodes",), unix_socket=unix_socket), config)
     address = primary_ipv4()
     serving = pki.issue("agent-serving", common_name=f"system:node:{node}", server=True,
                         hosts=serving_hosts((address,) if address else ()))
@@ -175,7 +176,8 @@ async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: f
     if controllers or sim_nodes:
         cm_config = data_dir / "controller-manager.kubeconfig"
         write_kubeconfig(kubeconfig_for(server.pki, api_url, "controller-manager",
-                                        "system:kube-controller-manager"), cm_config)
+                                        "system:kube-controller-manager",
+                                        unix_socket=server.unix_socket), cm_config)
         dns_address = None
         if local_node:
             # Served whether or not an earlier run left the address behind;
@@ -188,7 +190,7 @@ async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: f
         supervisor.start()
     agent = None
     if local_node:
-        agent = Supervisor(_local_agent_argv(server.pki, api_url, data_dir),
+        agent = Supervisor(_local_agent_argv(server.pki, api_url, data_dir, server.unix_socket),
                            data_dir / "agent.log", name="agent")
         agent.start()
     elapsed = time.monotonic() - started

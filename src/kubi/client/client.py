@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import ssl
 import tempfile
 from collections.abc import AsyncIterator
@@ -91,6 +92,9 @@ class KubeConfig:
     key_data: bytes | None = None
     token: str | None = None
     insecure: bool = False
+    # The API server's local socket (the `kubi.dev/unix-socket` cluster
+    # extension that `kubi up` writes into its components' kubeconfigs).
+    unix_socket: str | None = None
 
     @classmethod
     def load(cls, path: str | Path, context: str | None = None) -> KubeConfig:
@@ -115,6 +119,7 @@ class KubeConfig:
             key_data=data(user, "client-key"),
             token=user.get("token"),
             insecure=bool(cluster.get("insecure-skip-tls-verify")),
+            unix_socket=_unix_socket(cluster),
         )
 
     def ssl_context(self) -> ssl.SSLContext | bool:
@@ -135,6 +140,17 @@ class KubeConfig:
                 key.write_bytes(self.key_data)
                 ctx.load_cert_chain(cert, key)
         return ctx
+
+
+UNIX_SOCKET_EXTENSION = "kubi.dev/unix-socket"
+
+
+def _unix_socket(cluster: dict) -> str | None:
+    for item in cluster.get("extensions") or ():
+        if isinstance(item, dict) and item.get("name") == UNIX_SOCKET_EXTENSION:
+            path = (item.get("extension") or {}).get("path")
+            return str(path) if path else None
+    return None
 
 
 class RecentEvents:
@@ -175,6 +191,7 @@ class Client:
         self._ssl = config.ssl_context()
         self._limit = limit
         self._session: aiohttp.ClientSession | None = None
+        self._base = config.server
 
     @classmethod
     def from_kubeconfig(cls, path: str | Path, **kw: Any) -> Client:
@@ -186,10 +203,20 @@ class Client:
             headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
             if self.config.token:
                 headers["Authorization"] = f"Bearer {self.config.token}"
+            socket_path = self.config.unix_socket
+            connector: aiohttp.BaseConnector
+            if socket_path and os.path.exists(socket_path):
+                # The server's own machine: plain HTTP over its private socket,
+                # without TLS on both ends of every request.
+                connector = aiohttp.UnixConnector(path=socket_path, limit=self._limit)
+                self._base = "http://localhost"
+            else:
+                connector = aiohttp.TCPConnector(ssl=self._ssl, limit=self._limit)
+                self._base = self.config.server
             self._session = aiohttp.ClientSession(
                 base_url=None,
                 headers=headers,
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=self._limit),
+                connector=connector,
                 json_serialize=lambda o: orjson.dumps(o).decode(),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
             )
@@ -206,7 +233,9 @@ class Client:
         await self.close()
 
     def _url(self, path: str, params: dict | None) -> str:
-        url = self.config.server + path
+        # The base follows the connector the session chose (see `session`),
+        # which every caller opens before building its URL.
+        url = self._base + path
         if params:
             clean = {k: v for k, v in params.items() if v is not None}
             if clean:
