@@ -166,11 +166,15 @@ class RecentEvents:
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
+        self.hits = self.misses = 0
         self._decoded: dict[bytes, dict] = {}
 
     def decode(self, line: bytes) -> dict:
         event = self._decoded.get(line)
-        if event is None:
+        if event is not None:
+            self.hits += 1
+        else:
+            self.misses += 1
             event = orjson.loads(line)
             if len(self._decoded) >= self.capacity:
                 # Oldest first: dicts keep insertion order.

@@ -12,9 +12,11 @@ always passed in so the decisions stay deterministic under test.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import cmp_to_key
 from typing import Any
 
@@ -111,6 +113,37 @@ def _newer_first(t1: float | None, t2: float | None, uid1: str, uid2: str,
     return diff < 0
 
 
+@dataclass(frozen=True, slots=True)
+class DeletionFacts:
+    """What the deletion ranking reads of one pod, read once per ranking."""
+
+    unassigned: bool
+    phase: int
+    ready: bool
+    cost: int
+    rank: int
+    uid: str
+    ready_since: float | None
+    restarts: int
+    created: float | None
+
+    @classmethod
+    def of(cls, pod: Pod, rank: int) -> DeletionFacts:
+        md = pod.get("metadata") or {}
+        ready = is_pod_ready(pod)
+        return cls(
+            unassigned=not node_name(pod),
+            phase=_PHASE_ORDINAL.get((pod.get("status") or {}).get("phase", ""), 0),
+            ready=ready,
+            cost=deletion_cost(pod),
+            rank=rank,
+            uid=md.get("uid", ""),
+            ready_since=pod_ready_time(pod) if ready else None,
+            restarts=max_container_restarts(pod),
+            created=parse_time(md.get("creationTimestamp")),
+        )
+
+
 def delete_before(a: Pod, b: Pod, rank_a: int, rank_b: int, now: float | None) -> bool:
     """True when `a` should be deleted before `b` (upstream's ActivePodsWithRanks.Less).
 
@@ -119,34 +152,26 @@ def delete_before(a: Pod, b: Pod, rank_a: int, rank_b: int, now: float | None) -
     pods (higher rank) first; ready for less time first; more restarts first;
     newer first. Ready and creation times compare on a log2 scale of their age.
     """
-    node_a, node_b = node_name(a), node_name(b)
-    if node_a != node_b and (not node_a or not node_b):
-        return not node_a
-    phase_a = _PHASE_ORDINAL.get((a.get("status") or {}).get("phase", ""), 0)
-    phase_b = _PHASE_ORDINAL.get((b.get("status") or {}).get("phase", ""), 0)
-    if phase_a != phase_b:
-        return phase_a < phase_b
-    ready_a, ready_b = is_pod_ready(a), is_pod_ready(b)
-    if ready_a != ready_b:
-        return not ready_a
-    cost_a, cost_b = deletion_cost(a), deletion_cost(b)
-    if cost_a != cost_b:
-        return cost_a < cost_b
-    if rank_a != rank_b:
-        return rank_a > rank_b
-    uid_a = (a.get("metadata") or {}).get("uid", "")
-    uid_b = (b.get("metadata") or {}).get("uid", "")
-    if ready_a and ready_b:
-        since_a, since_b = pod_ready_time(a), pod_ready_time(b)
-        if since_a != since_b:
-            return _newer_first(since_a, since_b, uid_a, uid_b, now)
-    restarts_a, restarts_b = max_container_restarts(a), max_container_restarts(b)
-    if restarts_a != restarts_b:
-        return restarts_a > restarts_b
-    created_a = parse_time((a.get("metadata") or {}).get("creationTimestamp"))
-    created_b = parse_time((b.get("metadata") or {}).get("creationTimestamp"))
-    if created_a != created_b:
-        return _newer_first(created_a, created_b, uid_a, uid_b, now)
+    return _delete_before(DeletionFacts.of(a, rank_a), DeletionFacts.of(b, rank_b), now)
+
+
+def _delete_before(a: DeletionFacts, b: DeletionFacts, now: float | None) -> bool:
+    if a.unassigned != b.unassigned:
+        return a.unassigned
+    if a.phase != b.phase:
+        return a.phase < b.phase
+    if a.ready != b.ready:
+        return not a.ready
+    if a.cost != b.cost:
+        return a.cost < b.cost
+    if a.rank != b.rank:
+        return a.rank > b.rank
+    if a.ready and b.ready and a.ready_since != b.ready_since:
+        return _newer_first(a.ready_since, b.ready_since, a.uid, b.uid, now)
+    if a.restarts != b.restarts:
+        return a.restarts > b.restarts
+    if a.created != b.created:
+        return _newer_first(a.created, b.created, a.uid, b.uid, now)
     return False
 
 
@@ -161,16 +186,24 @@ def rank_by_colocation(pods: Sequence[Pod], related: Iterable[Pod]) -> list[int]
 
 def sort_for_deletion(pods: Sequence[Pod], ranks: Sequence[int], now: float | None) -> list[Pod]:
     """The pods, most deletable first."""
-    indexed = list(zip(pods, ranks))
+    return _most_deletable(pods, ranks, now, len(pods))
 
-    def compare(x: tuple[Pod, int], y: tuple[Pod, int]) -> int:
-        if delete_before(x[0], y[0], x[1], y[1], now):
+
+def _most_deletable(pods: Sequence[Pod], ranks: Sequence[int], now: float | None,
+                    count: int) -> list[Pod]:
+    facts = [(DeletionFacts.of(pod, rank), index) for index, (pod, rank)
+             in enumerate(zip(pods, ranks, strict=True))]
+
+    def compare(x: tuple[DeletionFacts, int], y: tuple[DeletionFacts, int]) -> int:
+        if _delete_before(x[0], y[0], now):
             return -1
-        if delete_before(y[0], x[0], y[1], x[1], now):
+        if _delete_before(y[0], x[0], now):
             return 1
         return 0
 
-    return [pod for pod, _ in sorted(indexed, key=cmp_to_key(compare))]
+    # nsmallest is sorted(...)[:count], stable too, without sorting the rest.
+    chosen = heapq.nsmallest(count, facts, key=cmp_to_key(compare))
+    return [pods[index] for _, index in chosen]
 
 
 def pods_to_delete(pods: Sequence[Pod], related: Iterable[Pod], count: int,
@@ -179,4 +212,4 @@ def pods_to_delete(pods: Sequence[Pod], related: Iterable[Pod], count: int,
     if count >= len(pods):
         return list(pods)
     ranks = rank_by_colocation(pods, related)
-    return sort_for_deletion(pods, ranks, now)[:count]
+    return _most_deletable(pods, ranks, now, count)
