@@ -109,8 +109,12 @@ class IPAM:
         self._pools: dict[str, IPPool] = {}
 
     def pool(self, cidr: str) -> IPPool:
-        key = str(ipaddress.ip_network(cidr, strict=False))
-        pool = self._pools.get(key)
+        pool = self._pools.get(cidr)
         if pool is None:
-            pool = self._pools[key] = IPPool(key)
+            # Spellings of one network share its pool.
+            key = str(ipaddress.ip_network(cidr, strict=False))
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = self._pools[key] = IPPool(key)
+            self._pools[cidr] = pool
         return pool
