@@ -278,7 +278,7 @@ async def report_memory(count: int, starts: PodStarts, cluster: NodeCluster,
     await starts.remove(names)
     say(f"agent RSS: {idle_rss:.1f} MiB with 0 pods, {busy_rss:.1f} MiB with {count} running "
         f"({(busy_rss - idle_rss) * 1024 / count:.0f} KiB per pod)")
-    say(f"runtime processes with {count} pods (launcher, holders, shims): {runtime.processes}, "
+    say(f"runtime processes with {count} pods (launcher and pod shims): {runtime.processes}, "
         f"PSS {runtime.pss_mb:.1f} MiB ({runtime.pss_mb * 1024 / max(1, count):.0f} KiB per pod)\n")
 
 

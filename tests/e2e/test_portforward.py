@@ -9,6 +9,7 @@ port is free again and the pod holds no established connection on 8080.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -45,8 +46,12 @@ def web(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     if agent_port_taken():
         pytest.skip(f"another node agent holds port {AGENT_PORT}: this machine is already a node")
     cluster: Cluster = request.getfixturevalue("cluster")
-    cluster.kubectl("run", "web", "--image=python:3", "--command", "--",
-                    "python3", "-m", "http.server", str(POD_PORT))
+    # Ready once it serves: without a probe a pod is Ready as its process starts.
+    probe = {"tcpSocket": {"port": POD_PORT}, "periodSeconds": 1}
+    overrides = {"spec": {"containers": [{
+        "name": "web", "image": "python:3", "readinessProbe": probe,
+        "command": ["python3", "-m", "http.server", str(POD_PORT)]}]}}
+    cluster.kubectl("run", "web", "--image=python:3", f"--overrides={json.dumps(overrides)}")
     cluster.kubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=120s", timeout=150)
     yield cluster
     # Gone before the cluster stops, so its shutdown has no pod left to drain.

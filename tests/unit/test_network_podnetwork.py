@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from kubi.node.network import PodNetwork, host_veth_name
+from kubi.node.network import PodInterface, PodNetwork, host_veth_name
+from kubi.node.network.netlink import Netlink, wire_pod
 from kubi.node.runtime.host import linux
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
@@ -52,8 +53,17 @@ class NetnsProcess:
         self.proc.stdout.readline()
 
     @property
-    def pid(self) -> int:
-        return self.proc.pid
+    def netns(self) -> str:
+        return f"/proc/{self.proc.pid}/ns/net"
+
+    def wire(self, pod: PodInterface) -> None:
+        """What the runtime's sandbox holder does once it made its namespace."""
+        with Netlink() as node:
+            bridge_index = socket.if_nametoindex(pod.bridge)
+            linux.call_in_netns(self.netns, lambda: wire_pod(
+                node, bridge_index=bridge_index, host_veth=pod.host_veth,
+                interface=pod.interface, address=pod.ip, prefix_length=pod.prefix_length,
+                gateway=pod.gateway))
 
     def stop(self) -> None:
         self.proc.kill()
@@ -88,16 +98,17 @@ async def test_pod_wiring_and_removal(network: PodNetwork) -> None:
     holder = NetnsProcess()
     sandbox_id = secrets.token_hex(32)
     try:
-        pod = await network.add_pod(sandbox_id, holder.pid)
+        pod = network.prepare_pod(sandbox_id)
         assert pod.ip.startswith(network.cidr.rsplit(".", 1)[0])
-        assert linux.is_mount_point(pod.netns_path)
-        inside = in_pod(pod.netns_path, "ip", "-o", "addr")
+        assert network.ipam.allocations() == {sandbox_id: pod.ip}
+        holder.wire(pod)
+        inside = in_pod(holder.netns, "ip", "-o", "addr")
         assert f"{pod.ip}/24" in inside
-        routes = in_pod(pod.netns_path, "ip", "route")
+        routes = in_pod(holder.netns, "ip", "route")
         assert f"default via {network.gateway}" in routes
         assert f"master {network.bridge}" in ip("-o", "link", "show", pod.host_veth)
         # Node to pod: a listener inside the namespace answers on the pod IP.
-        server = linux.call_in_netns(pod.netns_path, lambda: socket.socket())
+        server = linux.call_in_netns(holder.netns, lambda: socket.socket())
         server.bind((pod.ip, 0))
         server.listen()
         port = server.getsockname()[1]
@@ -106,7 +117,6 @@ async def test_pod_wiring_and_removal(network: PodNetwork) -> None:
         server.close()
         await network.remove_pod(sandbox_id)
         assert host_veth_name(sandbox_id) not in links()
-        assert not os.path.exists(pod.netns_path)
         assert network.ipam.allocations() == {}
         # Removing twice is harmless.
         await network.remove_pod(sandbox_id)
@@ -115,10 +125,15 @@ async def test_pod_wiring_and_removal(network: PodNetwork) -> None:
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == forward_before
 
 
-async def test_restart_forgets_pods_whose_namespace_is_gone(network: PodNetwork) -> None:
-    network.ipam.allocate("gone-sandbox")
-    await network.start()
-    assert "gone-sandbox" not in network.ipam.allocations()
+async def test_state_survives_a_restart_and_retain_forgets_pods_gone(
+        network: PodNetwork) -> None:
+    kept, gone = network.prepare_pod("kept-sandbox"), network.prepare_pod("gone-sandbox")
+    assert linux.is_mount_point(str(network.state_dir))
+    again = PodNetwork(network.cidr, network.state_dir, bridge=network.bridge)
+    await again.start()
+    assert again.ipam.allocations() == {"kept-sandbox": kept.ip, "gone-sandbox": gone.ip}
+    await again.retain(["kept-sandbox"])
+    assert again.ipam.allocations() == {"kept-sandbox": kept.ip}
 
 
 async def test_teardown_removes_everything(tmp_path: Path) -> None:
@@ -129,7 +144,8 @@ async def test_teardown_removes_everything(tmp_path: Path) -> None:
     holder = NetnsProcess()
     try:
         await net.start()
-        pod = await net.add_pod(secrets.token_hex(32), holder.pid)
+        pod = net.prepare_pod(secrets.token_hex(32))
+        holder.wire(pod)
         await net.teardown_all()
         assert f"kubt{tag}" not in links() and pod.host_veth not in links()
         assert not linux.mounts_under(str(tmp_path))

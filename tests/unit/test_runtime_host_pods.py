@@ -187,10 +187,11 @@ async def test_stop_and_remove_sandbox(host_env: Env) -> None:
     sid = await host_env.sandbox("gone")
     cid = await host_env.container(sid, "c", ["sleep", "300"])
     status = await host_env.runtime.pod_sandbox_status(sid)
+    assert os.path.exists(status.netns_path)
     await host_env.runtime.stop_pod_sandbox(sid)
     assert (await host_env.runtime.pod_sandbox_status(sid)).state == SANDBOX_NOTREADY
     assert (await host_env.runtime.container_status(cid)).state == EXITED
-    assert not os.path.exists(status.netns_path)
+    assert (await host_env.runtime.pod_sandbox_status(sid)).netns_path == ""
     assert host_env.network.ipam.allocations() == {}
     await host_env.runtime.remove_pod_sandbox(sid)
     assert await host_env.runtime.list_pod_sandboxes() == []

@@ -38,7 +38,8 @@ def test_addresses_are_abstract_and_distinct() -> None:
     a = protocol.launcher_address("/var/lib/kubi/a")
     b = protocol.launcher_address("/var/lib/kubi/b")
     assert a.startswith("\0") and a != b
-    assert protocol.attach_address("abc") == "\0kubi-attach-abc"
+    assert protocol.holder_address("/var/lib/kubi/a") not in (a, b)
+    assert protocol.pod_address("abc") == "\0kubi-pod-abc"
 
 
 def test_cpu_quota() -> None:
@@ -98,6 +99,26 @@ def test_records_round_trip_and_states(tmp_path: Path) -> None:
     assert lost.status().exit_code == 255 and lost.state == EXITED
 
 
+def test_statuses_are_kept_until_a_field_changes() -> None:
+    sandbox = SandboxRecord(id="s1", created_at=1.0, holder_pid=42, own_network=True,
+                            config=SandboxConfig(name="p", namespace="ns", uid="u",
+                                                 hostname="p", hosts_file="",
+                                                 resolv_conf=""))
+    first = sandbox.status()
+    assert sandbox.status() is first and first.netns_path == ""
+    sandbox.alive = True
+    ready = sandbox.status()
+    assert ready is not first and ready.state == SANDBOX_READY
+    assert ready.netns_path == "/proc/42/ns/net"
+    sandbox.stopped = True
+    assert sandbox.status().state == SANDBOX_NOTREADY and sandbox.status().netns_path == ""
+    config = ContainerConfig(name="c", image="i", argv=["true"])
+    container = ContainerRecord(id="c1", sandbox_id="s1", config=config, created_at=2.0)
+    created = container.status()
+    container.apply_shim_status({"pid": 10, "start_time": 5})
+    assert container.status() is not created and container.status().state == RUNNING
+
+
 def test_read_json_tolerates_missing_and_torn_files(tmp_path: Path) -> None:
     assert read_json(tmp_path / "absent.json") is None
     (tmp_path / "torn.json").write_text('{"a": ')
@@ -125,32 +146,31 @@ def test_shim_request_for_an_isolated_pod() -> None:
     settings = requests.Settings(True, "kubi", 100, 3)
     req = requests.shim_request(record, sandbox, settings, sandbox_dir=Path("/st/s1"),
                                 status_path=Path("/st/c1/status.json"),
-                                cgroup_procs=["/cg/procs"])
-    assert req["holder"] == {"pid": 42, "start_time": 7}
-    assert (req["share_pid"], req["own_pid_ns"], req["stdin_once"]) == (False, True, True)
+                                cgroup_join=["/cg/procs"])
+    assert (req["op"], req["own_pid_ns"], req["stdin_once"]) == ("start", True, True)
     spec = req["process"]
-    assert spec["join"] == ["ipc", "uts", "net"] and spec["mount_proc"]
+    # Forked by the pod's shim, it is in the pod's namespaces already.
+    assert spec["join"] == [] and spec["mount_proc"]
     assert spec["pod_files"]["/etc/resolv.conf"] == "/st/s1/resolv.conf"
     assert spec["mounts"] == [{"host_path": "/data", "container_path": "/mnt/data",
                                "readonly": True, "is_file": False}]
     assert spec["env"]["HOSTNAME"] == "p" and spec["env"]["TERM"] == "xterm"
-    assert spec["uid"] == 1000 and spec["cgroup_procs"] == ["/cg/procs"]
+    assert spec["uid"] == 1000 and spec["cgroup_join"] == ["/cg/procs"]
 
 
 def test_requests_for_host_network_shared_pid_and_plain_pods() -> None:
     record, sandbox = _records(host_network=True, share=True)
     isolated = requests.Settings(True, "kubi", 100, 3)
     req = requests.shim_request(record, sandbox, isolated, sandbox_dir=Path("/s"),
-                                status_path=Path("/c"), cgroup_procs=[])
-    assert req["process"]["join"] == ["ipc"]
-    assert (req["share_pid"], req["own_pid_ns"]) == (True, False)
+                                status_path=Path("/c"), cgroup_join=[])
+    assert req["process"]["join"] == [] and not req["own_pid_ns"]
     plain = requests.Settings(False, "kubi", 100, 3)
     req = requests.shim_request(record, sandbox, plain, sandbox_dir=Path("/s"),
-                                status_path=Path("/c"), cgroup_procs=[])
-    assert req["holder"] is None and req["process"]["join"] == []
+                                status_path=Path("/c"), cgroup_join=[])
+    assert req["process"]["join"] == [] and not req["own_pid_ns"]
     assert "mounts" not in req["process"]
     exec_req = requests.exec_request(record, sandbox, isolated, argv=["ls"], tty=False,
-                                     cgroup_procs=[])
+                                     cgroup_join=[])
     assert exec_req["target"] == {"pid": 99, "start_time": 5} and exec_req["pid_ns"]
     assert exec_req["process"]["join"] == ["ipc", "uts", "net", "mnt"]
     assert "TERM" not in exec_req["process"]["env"]

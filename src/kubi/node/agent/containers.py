@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubi.node.agent import dnsfiles
@@ -92,6 +93,35 @@ def restart_count_from_logs(directory: str) -> int:
     return max(counts, default=0)
 
 
+def _write_hosts(path: Path, text: str) -> None:
+    try:
+        current: str | None = path.read_text()
+    except OSError:
+        current = None
+    if current is None:
+        _create_file(path, text)
+    elif current != text:
+        # Containers already running keep the file they have (a bind mount
+        # holds its inode): a new one replaces it.
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+
+
+def _create_file(path: Path, text: str) -> None:
+    """Write a new file in one go (a file found half-written is replaced later)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    with open(fd, "w") as f:
+        # Whatever the agent's umask: containers running as any user read it.
+        os.fchmod(fd, 0o644)
+        f.write(text)
+
+
 class ContainerOps:
     def __init__(self, worker: PodWorker) -> None:
         self.worker = worker
@@ -151,8 +181,8 @@ class ContainerOps:
             for reason, message in warnings:
                 self._event("", "Warning", reason, message)
             mounts = await self.ctx.volumes.mounts(worker.pod, container, env, worker.pod_dir)
-            mounts += self._hosts_mount(container, mounts)
-            container_logs.mkdir(parents=True, exist_ok=True)
+            mounts += await self._hosts_mount(container, mounts)
+            # The runtime makes the container's log directory, as containerd does.
             config = build_container_config(worker.pod, container, env=env, attempt=attempt,
                                             log_path=str(container_logs / f"{attempt}.log"),
                                             init=init, mounts=mounts)
@@ -196,29 +226,23 @@ class ContainerOps:
         worker.reasons.pop(name, None)
         return True, None
 
-    def _hosts_mount(self, container: dict[str, Any], mounts: list[Mount]) -> list[Mount]:
+    async def _hosts_mount(self, container: dict[str, Any], mounts: list[Mount]
+                           ) -> list[Mount]:
         """The pod's /etc/hosts with its IP, bound into the container.
 
         The sandbox's own hosts file is written before the network gives the
         pod its address; as the kubelet does, each container gets a file that
-        maps the pod's IP (and FQDN) instead, unless it mounts its own."""
+        maps the pod's IP (and FQDN) instead, unless it mounts its own. The
+        file is written by a worker thread: creating a directory and a file on
+        a journalled filesystem may wait, and the event loop serves every pod."""
         worker = self.worker
         spec = worker.pod.get("spec") or {}
         if spec.get("hostNetwork") or not worker.pod_ip or \
                 any(m.container_path == ETC_HOSTS for m in mounts):
             return []
-        text = dnsfiles.hosts_file(worker.pod, [worker.pod_ip])
         path = worker.pod_dir / "etc-hosts"
-        try:
-            current = path.read_text()
-        except OSError:
-            current = None
-        if current != text:
-            worker.pod_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(text)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
+        await asyncio.to_thread(_write_hosts, path,
+                                dnsfiles.hosts_file(worker.pod, [worker.pod_ip]))
         return [Mount(host_path=str(path), container_path=ETC_HOSTS, is_file=True)]
 
     def _target(self, container: dict[str, Any], container_id: str) -> Target:

@@ -9,8 +9,9 @@ serves with the given certificate, or a self-signed one made under the data
 directory, and trusts client certificates of the kubeconfig's CA.
 
 State lives under the data directory: `runtime/` (the host runtime's
-records), `network/` (addresses and what the network created), `pods/`
-(per-pod files), `logs/` (container logs) and `pki/`.
+records), `network/` (addresses and what the network created) - both tmpfs
+mounts as root: they describe what a reboot ends - `pods/` (per-pod files),
+`logs/` (container logs) and `pki/`.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ async def run(kubeconfig: str | Path, node_name: str | None = None,
               port: int = DEFAULT_PORT, **options: Any) -> None:
     """Run the agent until `stop` is set or SIGINT/SIGTERM arrives; with `drain`,
     remove every pod and every trace of the runtime from the machine on the way out."""
-    from kubi.node.network import PodNetwork
     from kubi.node.agent.volumes import NodeVolumes
+    from kubi.node.network import PodNetwork
     from kubi.node.runtime.host import HostRuntime
 
     name = (node_name or socket.gethostname()).lower()

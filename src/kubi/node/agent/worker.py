@@ -295,7 +295,7 @@ class PodWorker:
                                "node has no podCIDR yet")
             return False
         md = self.pod["metadata"]
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        # The runtime makes the log directory with the first container's log.
         config = SandboxConfig(
             name=md["name"], namespace=md.get("namespace", ""), uid=self.uid,
             hostname=dnsfiles.pod_hostname(self.pod),

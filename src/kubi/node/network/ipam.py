@@ -1,24 +1,22 @@
-"""Pod addresses from the node's podCIDR, kept in a file under the data dir.
+"""Pod addresses from the node's podCIDR, kept in a file of the network's state.
 
 The first host address is the bridge's (the pods' gateway); pods get the
 others, each owned by a sandbox id. Like CNI's host-local plugin, allocation
 continues after the last address handed out, so a freed address is not
-reused at once (a peer may still hold it in a cache). The JSON file is read
-and rewritten under an exclusive flock, so several processes on one node
-cannot hand out the same address, and a restarted agent finds every
-allocation it made.
+reused at once (a peer may still hold it in a cache). One `Ipam` owns its
+file: the allocations live in memory, read from the file once, and every
+change is written back (atomically) before the address is handed out, so a
+restarted agent finds every allocation it made. The file is small and sits
+on the network's tmpfs (podnetwork.py), so writing it costs microseconds.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 
 class AddressesExhausted(Exception):
@@ -52,65 +50,54 @@ def next_free(cidr: str, taken: set[str], last: str | None) -> str:
 
 
 class Ipam:
+    """The node's pod addresses: kept in memory, every change written through
+    to the file before it is used, so a restarted agent finds each one."""
+
     def __init__(self, path: Path, cidr: str) -> None:
         self.path = path
         self.cidr = str(ipaddress.ip_network(cidr, strict=False))
-        self._lock_fd: int | None = None
+        self._allocations: dict[str, str] | None = None
+        self._last: str | None = None
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[dict[str, Any]]:
-        """The file's data under an exclusive lock; write back by setting `dirty`."""
-        if self._lock_fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                                    0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            data = self._load()
-            yield data
-            if data.pop("dirty", False):
-                tmp = f"{self.path}.tmp"
-                with open(tmp, "w") as f:
-                    f.write(json.dumps(data))
-                os.replace(tmp, self.path)
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+    def _loaded(self) -> dict[str, str]:
+        if self._allocations is None:
+            try:
+                data = json.loads(self.path.read_text())
+            except (FileNotFoundError, json.JSONDecodeError):
+                data = {}
+            self._allocations = dict(data.get("allocations") or {})
+            self._last = data.get("last")
+        return self._allocations
 
-    def _load(self) -> dict[str, Any]:
-        try:
-            with open(self.path) as f:
-                data = json.load(f)
-        except (FileNotFoundError, json.JSONDecodeError):
-            data = {}
-        data.setdefault("allocations", {})
-        data.setdefault("last", None)
-        return data
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f"{self.path}.tmp"
+        with open(tmp, "w") as f:
+            f.write(json.dumps({"allocations": self._allocations, "last": self._last}))
+        os.replace(tmp, self.path)
 
     def allocate(self, owner: str) -> str:
         """The owner's address, allocating one on the first call."""
-        with self._locked() as data:
-            allocations: dict[str, str] = data["allocations"]
-            if owner in allocations:
-                return allocations[owner]
-            address = next_free(self.cidr, set(allocations.values()), data["last"])
-            allocations[owner] = address
-            data.update(last=address, dirty=True)
-            return address
+        allocations = self._loaded()
+        if owner in allocations:
+            return allocations[owner]
+        address = next_free(self.cidr, set(allocations.values()), self._last)
+        allocations[owner] = self._last = address
+        self._save()
+        return address
 
     def release(self, owner: str) -> str | None:
-        with self._locked() as data:
-            released: str | None = data["allocations"].pop(owner, None)
-            data["dirty"] = released is not None
-            return released
+        released = self._loaded().pop(owner, None)
+        if released is not None:
+            self._save()
+        return released
 
     def allocations(self) -> dict[str, str]:
-        with self._locked() as data:
-            return dict(data["allocations"])
+        return dict(self._loaded())
 
     def remove(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-        for path in (self.path, Path(f"{self.path}.lock")):
+        """Forget every allocation and delete the file."""
+        self._allocations, self._last = None, None
+        for path in (self.path, Path(f"{self.path}.tmp")):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

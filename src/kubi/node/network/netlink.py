@@ -1,29 +1,29 @@
 """Just enough rtnetlink to wire a pod: veth pairs, addresses, default routes.
 
 Starting `ip` twice per pod costs more CPU than the kernel work it asks for,
-so the per-pod changes are sent as rtnetlink messages from this process: a
-request is a netlink header, a fixed struct (ifinfomsg, ifaddrmsg, rtmsg)
-and type-length-value attributes, and the kernel acknowledges each with an
+so the per-pod changes are sent as rtnetlink messages: a request is a
+netlink header, a fixed struct (ifinfomsg, ifaddrmsg, rtmsg) and
+type-length-value attributes, and the kernel acknowledges each with an
 error code (0 for success). A netlink socket acts in the network namespace
-it was created in, so a socket for a pod is created by a thread that has
-briefly entered the pod's namespace. Node-wide, rarely changed things
-(bridge, blackhole routes) stay with `ip` (iproute.py).
+it was created in. `wire_pod` runs in the pod's sandbox holder right after
+it made the pod's namespace: with one socket opened in the node's namespace
+before and one in the pod's, it needs no namespace switching at all.
+Node-wide, rarely changed things (bridge, blackhole routes) stay with `ip`
+(iproute.py).
 
-The calls block (the kernel may wait for its rtnl lock, which a slow netns
-teardown elsewhere can hold), so callers run them in a worker thread.
+Everything here is synchronous and imports no asyncio (the launcher's forks
+use it); the node's side runs its calls in a worker thread, since the
+kernel may make them wait for its rtnl lock.
 """
 
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
 import socket
 import struct
 from collections.abc import Iterable
 from typing import Self
-
-from kubi.node.runtime.host import linux
 
 RTM_NEWLINK = 16
 RTM_DELLINK = 17
@@ -96,28 +96,33 @@ def veth_request(host_name: str, peer_name: str, peer_netns_fd: int, master_inde
             + u32_attr(IFLA_MASTER, master_index) + info)
 
 
+def broadcast_address(address: str, prefix_length: int) -> bytes:
+    """The IPv4 broadcast address of `address`/`prefix_length`, packed."""
+    host_bits = (1 << (32 - prefix_length)) - 1
+    return struct.pack("!I", struct.unpack("!I", socket.inet_aton(address))[0] | host_bits)
+
+
 def address_request(index: int, address: str, prefix_length: int) -> bytes:
-    net = ipaddress.ip_interface(f"{address}/{prefix_length}").network
-    packed = ipaddress.ip_address(address).packed
+    # Plain inet_aton rather than the ipaddress module: this runs in a fresh
+    # fork for every pod, where each Python object touched is a page copied.
+    packed = socket.inet_aton(address)
     return (_IFADDR.pack(socket.AF_INET, prefix_length, 0, RT_SCOPE_UNIVERSE, index)
             + attr(IFA_LOCAL, packed) + attr(IFA_ADDRESS, packed)
-            + attr(IFA_BROADCAST, net.broadcast_address.packed))
+            + attr(IFA_BROADCAST, broadcast_address(address, prefix_length)))
 
 
 def default_route_request(index: int, gateway: str) -> bytes:
     return (_RTMSG.pack(socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT,
                         RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
-            + attr(RTA_GATEWAY, ipaddress.ip_address(gateway).packed) + u32_attr(RTA_OIF, index))
+            + attr(RTA_GATEWAY, socket.inet_aton(gateway)) + u32_attr(RTA_OIF, index))
 
 
 class Netlink:
     """One rtnetlink socket, in the namespace it was created in."""
 
-    def __init__(self, netns: str | None = None) -> None:
-        def make() -> socket.socket:
-            return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                                 socket.NETLINK_ROUTE)
-        self.sock = linux.call_in_netns(netns, make) if netns else make()
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                  socket.NETLINK_ROUTE)
         self.sock.bind((0, 0))
         self._seq = 0
 
@@ -155,14 +160,12 @@ class Netlink:
         if first_error is not None:
             raise first_error
 
-    def add_veth(self, host_name: str, peer_name: str, peer_netns: str, master: str) -> None:
-        fd = os.open(peer_netns, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            master_index = socket.if_nametoindex(master)
-            self.request([(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
-                           veth_request(host_name, peer_name, fd, master_index))])
-        finally:
-            os.close(fd)
+    def add_veth(self, host_name: str, peer_name: str, peer_netns_fd: int,
+                 master_index: int) -> None:
+        """A veth pair: `host_name` here, up on the bridge with index
+        `master_index`, and `peer_name` in the namespace of `peer_netns_fd`."""
+        self.request([(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
+                       veth_request(host_name, peer_name, peer_netns_fd, master_index))])
 
     def delete_link(self, name: str) -> bool:
         """Delete a link by name; False when there was none."""
@@ -175,12 +178,20 @@ class Netlink:
         return True
 
 
-def configure_pod_interface(netns: str, name: str, address: str, prefix_length: int,
-                            gateway: str) -> None:
-    """Inside the pod: address on `name`, the link up, default route via `gateway`."""
-    index = linux.call_in_netns(netns, lambda: socket.if_nametoindex(name))
-    with Netlink(netns) as nl:
-        nl.request([
+def wire_pod(node: Netlink, *, bridge_index: int, host_veth: str, interface: str,
+             address: str, prefix_length: int, gateway: str) -> None:
+    """Wire the network namespace the calling thread is in, a fresh one: a veth
+    pair with `interface` here and `host_veth` on the node's bridge (through
+    `node`, a socket of the node's namespace), the address on `interface`,
+    both ends up, and the default route via `gateway`."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        node.add_veth(host_veth, interface, own, bridge_index)
+    finally:
+        os.close(own)
+    index = socket.if_nametoindex(interface)
+    with Netlink() as pod:
+        pod.request([
             (RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, address_request(index, address,
                                                                      prefix_length)),
             (RTM_NEWLINK, 0, ifinfo(index, IFF_UP, IFF_UP)),

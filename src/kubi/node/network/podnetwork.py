@@ -10,30 +10,37 @@ unreachable routes for the whole pod and service ranges (10.42.0.0/16,
 10.43.0.0/16) make sure that no packet addressed there ever leaves; the
 bridge's own /24 is more specific and wins for local pods.
 
-A pod's network namespace is pinned by a bind mount at
-`<state>/netns/<sandbox id>` (as `ip netns` does), inside a directory that
-is itself a shared mount so that unmounting it also removes the copies other
-mount namespaces took. Addresses are kept by ipam.py; what this network
-created on the node (bridge, routes) is recorded so teardown removes exactly
-that and nothing it found already there; its blackhole routes carry a
-metric of its own for the same reason.
+`prepare_pod` hands out a pod's address and names its veth; the wiring
+itself is done by whoever makes the pod's network namespace, right after
+making it (the host runtime's sandbox holder calls netlink.wire_pod), so
+the namespace needs no pinning and the node's side no work per pod beyond
+the address. The pod's network namespace lives as long as its holder, and
+its veth pair goes with it. `retain` frees the addresses of pods the
+runtime no longer knows (it calls it after a restart).
+
+The network's state (ipam.py's addresses, and what this network created on
+the node: bridge, routes, so teardown removes exactly that and nothing it
+found already there) is kept on a tmpfs of its own: it describes kernel
+objects a reboot removes anyway, and survives a restart of the agent. The
+blackhole routes carry a metric of this network's own for the same reason.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import ipaddress
-import os
 import socket
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kubi.node.network.ipam import Ipam, gateway_address
 from kubi.node.network.iproute import NetworkError, in_worker, ip_batch, ip_output
-from kubi.node.network.netlink import Netlink, configure_pod_interface
+from kubi.node.network.netlink import Netlink
 from kubi.node.runtime.host import linux
 from kubi.node.runtime.host.state import read_json, write_json
 
@@ -41,13 +48,23 @@ DEFAULT_BLACKHOLES = ("10.42.0.0/16", "10.43.0.0/16")
 POD_INTERFACE = "eth0"
 
 
+# The tmpfs holding the network's state: a few small files.
+STATE_TMPFS = "mode=0700,size=4m"
+
+
 @dataclass
 class PodInterface:
+    """What a pod's network namespace gets: netlink.wire_pod's arguments."""
+
     ip: str
-    netns_path: str
     host_veth: str
     gateway: str
     prefix_length: int
+    bridge: str
+    interface: str = POD_INTERFACE
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 def host_veth_name(sandbox_id: str) -> str:
@@ -104,17 +121,15 @@ class PodNetwork:
         self.bridge = bridge
         self.blackholes = blackholes
         self.state_dir = Path(state_dir)
-        self.netns_dir = self.state_dir / "netns"
         self.ipam = Ipam(self.state_dir / "ipam.json", self.cidr)
         self._record_path = self.state_dir / "network.json"
-        self._started = False
 
     # ---- node setup ------------------------------------------------------------
 
     async def start(self) -> None:
-        """Create the bridge and routes if missing; forget pods that are gone."""
-        self.netns_dir.mkdir(parents=True, exist_ok=True)
-        linux.ensure_shared_mount(str(self.netns_dir))
+        """Create the bridge and routes if missing."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        linux.ensure_tmpfs(str(self.state_dir), STATE_TMPFS)
         record = read_json(self._record_path) or {}
         created: list[str] = list(record.get("created", []))
         if not link_exists(self.bridge):
@@ -132,47 +147,22 @@ class PodNetwork:
                 created.append(f"route:{prefix}")
         write_json(self._record_path, {"bridge": self.bridge, "cidr": self.cidr,
                                        "created": created})
-        await self._forget_stale()
-        self._started = True
 
-    async def _forget_stale(self) -> None:
-        pinned = set(linux.mounts_under(str(self.netns_dir)))
+    async def retain(self, sandbox_ids: Iterable[str]) -> None:
+        """Remove every pod but these: what a crash left of pods that are gone."""
+        keep = set(sandbox_ids)
         for owner in self.ipam.allocations():
-            if str(self._netns_path(owner)) not in pinned:
+            if owner not in keep:
                 await self.remove_pod(owner)
 
     # ---- pods ----------------------------------------------------------------
 
-    def _netns_path(self, sandbox_id: str) -> Path:
-        return self.netns_dir / sandbox_id
-
-    def netns_path(self, sandbox_id: str) -> str:
-        return str(self._netns_path(sandbox_id))
-
-    def _pin_netns(self, sandbox_id: str, pid: int) -> str:
-        path = self._netns_path(sandbox_id)
-        fd = os.open(path, os.O_CREAT | os.O_RDONLY | os.O_CLOEXEC, 0o444)
-        os.close(fd)
-        linux.mount(f"/proc/{pid}/ns/net", str(path), None, linux.MS_BIND)
-        return str(path)
-
-    async def add_pod(self, sandbox_id: str, pid: int) -> PodInterface:
-        """Connect the network namespace of process `pid` to the bridge."""
-        netns = self._pin_netns(sandbox_id, pid)
-        veth = host_veth_name(sandbox_id)
-        try:
-            ip = self.ipam.allocate(sandbox_id)
-            await in_worker(self._wire, veth, netns, ip)
-        except BaseException:
-            await asyncio.shield(self.remove_pod(sandbox_id))
-            raise
-        return PodInterface(ip=ip, netns_path=netns, host_veth=veth, gateway=self.gateway,
-                            prefix_length=self.prefix_length)
-
-    def _wire(self, veth: str, netns: str, ip: str) -> None:
-        with Netlink() as nl:
-            nl.add_veth(veth, POD_INTERFACE, netns, self.bridge)
-        configure_pod_interface(netns, POD_INTERFACE, ip, self.prefix_length, self.gateway)
+    def prepare_pod(self, sandbox_id: str) -> PodInterface:
+        """The interface of pod `sandbox_id`; its address is the pod's from now
+        until `remove_pod`."""
+        return PodInterface(ip=self.ipam.allocate(sandbox_id),
+                            host_veth=host_veth_name(sandbox_id), gateway=self.gateway,
+                            prefix_length=self.prefix_length, bridge=self.bridge)
 
     @staticmethod
     def _unwire(veth: str) -> None:
@@ -180,29 +170,19 @@ class PodNetwork:
             nl.delete_link(veth)
 
     async def remove_pod(self, sandbox_id: str) -> None:
-        """Delete the pod's veth, unpin its namespace and free its address; a
-        pod that is already (partly) gone is fine."""
+        """Delete the pod's veth (if its namespace still holds it) and free its
+        address; a pod that is already (partly) gone is fine."""
         veth = host_veth_name(sandbox_id)
         if link_exists(veth):
             await in_worker(self._unwire, veth)
-        path = self._netns_path(sandbox_id)
-        for point in linux.mounts_under(str(path)):
-            with contextlib.suppress(OSError):
-                linux.umount(point)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
         self.ipam.release(sandbox_id)
 
     # ---- teardown ------------------------------------------------------------
 
     async def teardown_all(self) -> None:
         """Remove every pod's wiring, then the bridge and routes this network
-        created, the namespace directory's mount and the state files."""
-        owners = set(self.ipam.allocations())
-        if self.netns_dir.is_dir():
-            owners |= {p.name for p in self.netns_dir.iterdir()}
-        for owner in owners:
-            await self.remove_pod(owner)
+        created and its state."""
+        await self.retain(())
         record = read_json(self._record_path) or {}
         created = record.get("created", [])
         commands = []
@@ -218,13 +198,10 @@ class PodNetwork:
                      for c in created if c.startswith("route:")]
         if commands:
             await ip_batch(commands, force=True)
-        linux.unmount_tree(str(self.netns_dir))
-        with contextlib.suppress(OSError):
-            self.netns_dir.rmdir()
         self.ipam.remove()
         with contextlib.suppress(FileNotFoundError):
             self._record_path.unlink()
-        self._started = False
+        linux.unmount_tree(str(self.state_dir))
 
 
 __all__ = ["NetworkError", "PodInterface", "PodNetwork", "host_veth_name"]

@@ -1,10 +1,11 @@
 """The `host` runtime: pods as Linux namespaces, containers as node processes.
 
 `HostRuntime` (runtime.py) is the asyncio side the agent calls. The process
-side is synchronous and lives in a separate fork server (launcher.py) that
-starts each pod's namespace holder (holder.py) and each container's shim
-(shim.py, container.py); those keep running when the agent restarts. The
-process side must not import asyncio, so `HostRuntime` is loaded lazily.
+side is synchronous: a fork server (launcher.py) starts each pod's
+namespace holder (holder.py), which stays as the pod's shim (podshim.py)
+and starts and serves its containers (shim.py, container.py); holders keep
+running when the agent restarts. The process side must not import asyncio,
+so `HostRuntime` is loaded lazily.
 """
 
 from __future__ import annotations

@@ -60,17 +60,15 @@ class Cgroups:
         self.root = root
         self.mount = mount
         self.v2 = (mount / "cgroup.controllers").exists()
-        self.available = self._probe()
-
-    def _probe(self) -> bool:
-        return os.geteuid() == 0 and bool(self._bases())
+        # The hierarchies' mount points, looked up once: they do not move.
+        self._base_dirs = ([mount] if self.v2 else
+                           [mount / c for c in _V1_CONTROLLERS if (mount / c).is_dir()])
+        self.available = os.geteuid() == 0 and bool(self._base_dirs)
 
     # ---- paths ---------------------------------------------------------------------
 
     def _bases(self) -> list[Path]:
-        if self.v2:
-            return [self.mount]
-        return [self.mount / c for c in _V1_CONTROLLERS if (self.mount / c).is_dir()]
+        return self._base_dirs
 
     def dirs(self, relative: str) -> list[Path]:
         """The directories of group `relative` (below the root), one per hierarchy."""
@@ -82,9 +80,16 @@ class Cgroups:
         base = self.mount / "memory"
         return base / self.root / relative if base.is_dir() else None
 
-    def procs_files(self, relative: str) -> list[str]:
-        """The cgroup.procs files a process writes "0" into to join the group."""
-        return [str(d / "cgroup.procs") for d in self.dirs(relative)]
+    def join_files(self, relative: str) -> list[str]:
+        """The files a single-threaded process writes "0" into to join the group.
+
+        With v1 these are the `tasks` files: moving the writing thread itself
+        spares the kernel its global threadgroup lock, whose taking waits for
+        an RCU grace period and holds back every fork on the machine meanwhile
+        (10 ms and more; cgroup.procs costs that on each start). For a process
+        of one thread the result is the same. v2 moves only whole processes."""
+        name = "cgroup.procs" if self.v2 else "tasks"
+        return [str(d / name) for d in self.dirs(relative)]
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -152,7 +157,10 @@ class Cgroups:
             return _read_counter(d / "memory.events", "oom_kill")
         return _read_counter(d / "memory.oom_control", "oom_kill")
 
-    def pids(self, relative: str) -> set[int]:
+    def members(self, relative: str) -> set[int]:
+        """The group's processes as cgroup.procs lists them, in our PID namespace's
+        numbers: 0 stands for one that has none there, such as a process of
+        another PID namespace that is exiting right now."""
         found: set[int] = set()
         for d in self.dirs(relative):
             with contextlib.suppress(OSError):
@@ -163,10 +171,11 @@ class Cgroups:
         """SIGKILL whatever still runs in the group and wait until it is empty."""
         deadline = time.monotonic() + timeout
         while True:
-            pids = self.pids(relative)
-            if not pids or time.monotonic() > deadline:
+            members = self.members(relative)
+            if not members or time.monotonic() > deadline:
                 return
-            for pid in pids:
+            # Never signal 0: os.kill(0, ...) would hit our own process group.
+            for pid in members - {0}:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.005)

@@ -1,9 +1,13 @@
-"""The runtime's side of the launcher: start it once, then send it requests.
+"""The runtime's side of the launcher and of the pods' shims.
 
 `ensure_running` finds a launcher already serving this state directory (one
 left running by a previous agent) or starts one and waits for its "ready".
-Each request is a fresh connection to the abstract socket; file descriptors
-ride along with the request line when given.
+Each request is a fresh connection to the abstract socket (holders that
+need a PID namespace of their own go to the launcher's second one); file
+descriptors ride along with the request line when given. A pod's shim (its
+sandbox holder) takes container starts and exit watches on a socket of its
+own: `shim_start` and `shim_watch` return the connection, which the shim
+closes once the container's exit is recorded.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from typing import Any
 import kubi
 from kubi.node.runtime.base import RuntimeError_
 from kubi.node.runtime.host import linux
-from kubi.node.runtime.host.protocol import encode, launcher_address
+from kubi.node.runtime.host.holder import wants_pid_namespace
+from kubi.node.runtime.host.protocol import encode, holder_address, launcher_address, pod_address
 from kubi.node.runtime.host.state import read_json
 
 START_TIMEOUT = 15.0
@@ -32,6 +37,7 @@ class LauncherClient:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         self.address = launcher_address(str(state_dir))
+        self.holder_address = holder_address(str(state_dir))
         self._process: subprocess.Popen[bytes] | None = None
 
     async def ensure_running(self) -> None:
@@ -54,8 +60,10 @@ class LauncherClient:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (source_root, env.get("PYTHONPATH", "")) if p)
         with open(self.state_dir / "launcher.log", "ab") as log:
+            # -S: no site-packages (it needs none), a smaller process to fork.
             return subprocess.Popen(
-                [sys.executable, "-m", "kubi.node.runtime.host.launcher", str(self.state_dir)],
+                [sys.executable, "-S", "-m", "kubi.node.runtime.host.launcher",
+                 str(self.state_dir)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 start_new_session=True, env=env, close_fds=True, cwd="/")
 
@@ -93,8 +101,10 @@ class LauncherClient:
         loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.setblocking(False)
+        in_pid_namespace = request.get("op") == "holder" and wants_pid_namespace(request)
         try:
-            await loop.sock_connect(sock, self.address)
+            await loop.sock_connect(
+                sock, self.holder_address if in_pid_namespace else self.address)
             data = encode(request)
             if fds:
                 # A fresh connection's buffer takes a request line at once.
@@ -137,3 +147,43 @@ class LauncherClient:
                 os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG returns at once
         with contextlib.suppress(FileNotFoundError):
             (self.state_dir / "launcher.json").unlink()
+
+
+async def _shim_connection(sandbox_id: str, request: dict[str, Any]) -> socket.socket:
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock.setblocking(False)
+    try:
+        await loop.sock_connect(sock, pod_address(sandbox_id))
+        await loop.sock_sendall(sock, encode(request))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def shim_start(sandbox_id: str, request: dict[str, Any]
+                     ) -> tuple[socket.socket, dict[str, Any]]:
+    """Ask the pod's shim to start a container: its answer, and the connection
+    it hangs up once the container's exit is recorded."""
+    loop = asyncio.get_running_loop()
+    sock = await _shim_connection(sandbox_id, request)
+    data = b""
+    try:
+        while not data.endswith(b"\n"):
+            chunk = await loop.sock_recv(sock, 65536)
+            if not chunk:
+                break
+            data += chunk
+    except BaseException:
+        sock.close()
+        raise
+    reply: dict[str, Any] = (json.loads(data) if data
+                             else {"error": "the pod's shim gave no answer"})
+    return sock, reply
+
+
+async def shim_watch(sandbox_id: str, container_id: str) -> socket.socket:
+    """A connection the pod's shim hangs up once the container's exit is
+    recorded (at once when it is already, or when the shim does not know it)."""
+    return await _shim_connection(sandbox_id, {"op": "watch", "container_id": container_id})

@@ -7,8 +7,8 @@ container build its own mount namespace from the node's: a private /proc
 when it has its own pid namespace, the pod's /etc/hosts, /etc/resolv.conf,
 /etc/hostname and /dev/shm, then its volumes at their mountPath. Then the
 user, the working directory and the exec. Progress is reported on a pipe
-that exec closes: the mount points it had to create, or the error that
-stopped it (the child then exits 127).
+that exec closes: the child's pid as the node numbers it, the mount points
+it had to create, or the error that stopped it (the child then exits 127).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import os
 import pwd
 import signal
 import termios
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -39,7 +40,8 @@ class ProcessSpec:
     uid: int | None = None
     gid: int | None = None
     tty: bool = False
-    cgroup_procs: list[str] = field(default_factory=list)
+    # Files to write "0" into to join the container's cgroups (Cgroups.join_files).
+    cgroup_join: list[str] = field(default_factory=list)
     # Namespaces to join, in this order, from fds the parent opened.
     join: list[str] = field(default_factory=list)
     new_mount_ns: bool = False
@@ -163,6 +165,10 @@ def setup_and_exec(spec: ProcessSpec, ns_fds: dict[str, int], stdio: tuple[int, 
     """Everything between fork and exec; never returns."""
     created: list[str] = []
     try:
+        # Our pid as the node numbers it (the parent may see another one, from
+        # inside a PID namespace): /proc is still the node's here. Formatted by
+        # hand: every module this fork touches costs it copied pages.
+        os.write(report_fd, b'{"pid":' + os.readlink("/proc/self").encode() + b"}\n")
         # Python ignores these two; an exec'd program must start with the defaults.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
@@ -172,9 +178,12 @@ def setup_and_exec(spec: ProcessSpec, ns_fds: dict[str, int], stdio: tuple[int, 
             os.dup2(fd, target)
         if spec.tty:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-        for procs in spec.cgroup_procs:
-            with open(procs, "w") as f:
-                f.write("0")
+        for path in spec.cgroup_join:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
         for name in spec.join:
             linux.setns(ns_fds[name], linux.NAMESPACE_FLAGS[name])
         if spec.new_mount_ns:
@@ -206,16 +215,21 @@ def setup_and_exec(spec: ProcessSpec, ns_fds: dict[str, int], stdio: tuple[int, 
         os._exit(127)
 
 
-def read_report(fd: int) -> dict[str, Any]:
-    """The parent's side: read until exec closes the pipe; {} means it started."""
+def read_report(fd: int, on_pid: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """The parent's side: read until exec closes the pipe. The report holds the
+    child's pid as the node numbers it (handed to `on_pid` as soon as it
+    arrives, before the exec), and an "error" if it could not start."""
     data = b""
+    report: dict[str, Any] = {}
     while True:
         chunk = os.read(fd, 65536)
         if not chunk:
             break
-        data += chunk
-    report: dict[str, Any] = {}
-    for line in data.splitlines():
-        if line.strip():
-            report.update(json.loads(line))
+        *lines, data = (data + chunk).split(b"\n")
+        for line in lines:
+            if line.strip():
+                message = json.loads(line)
+                if "pid" in message and on_pid is not None:
+                    on_pid(message["pid"])
+                report.update(message)
     return report

@@ -1,13 +1,21 @@
 """The sandbox holder: the process that owns a pod's namespaces (its "pause").
 
-Forked by the launcher, it unshares new network, UTS, IPC and PID namespaces
-(a hostNetwork pod keeps the node's network and UTS, as upstream), then
-forks the pod's PID 1: that process sets the hostname, brings up the
-loopback interface and stays, reaping whatever is re-parented to it (with
-shareProcessNamespace, the orphans of every container). The intermediate
-reports PID 1's pid, as the node numbers it, and exits; the launcher, a
-child subreaper, inherits the holder. Killing the holder ends the PID
-namespace and with it every process inside.
+The launcher forks the holder straight into a new PID namespace (it
+unshares CLONE_NEWPID for that one fork, see launcher.py), so the holder is
+the pod's PID 1 from the start. It binds its socket (in the node's network
+namespace, where the runtime can reach it), mounts the pod's /dev/shm (a
+tmpfs in the sandbox's directory, which containers bind), then unshares
+new network, UTS and IPC namespaces for itself (a hostNetwork pod keeps the
+node's network and UTS, as upstream), sets the hostname, brings up the
+loopback and, given the pod's network (podnetwork.py), wires it: a veth
+pair to the node's bridge, the address and the default route
+(netlink.wire_pod). All of this happens here, in parallel for pods started
+together, rather than in the agent's one event loop. Only then does it
+answer the runtime, with its pid as the node numbers it, and stay as the
+pod's shim (podshim.py): it starts and serves the pod's containers and
+reaps whatever is re-parented to it. Killing the holder ends the PID
+namespace and with it every process inside; its network namespace, and
+the veth pair in it, go too.
 
 There is no mount namespace here: each container builds its own from the
 node's (see container.py), so mounts made on the node after the pod started
@@ -18,13 +26,14 @@ from __future__ import annotations
 
 import fcntl
 import os
-import signal
 import socket
 import struct
 from typing import Any, NoReturn
 
+from kubi.node.network.netlink import Netlink, wire_pod
 from kubi.node.runtime.host import linux
-from kubi.node.runtime.host.protocol import encode
+from kubi.node.runtime.host.podshim import PodShim
+from kubi.node.runtime.host.protocol import encode, pod_address
 
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
@@ -39,6 +48,7 @@ def loopback_up() -> None:
 
 
 def namespace_flags(host_network: bool, isolated: bool) -> int:
+    """Every namespace the pod gets, its PID namespace included."""
     if not isolated:
         return 0
     flags = linux.CLONE_NEWPID | linux.CLONE_NEWIPC
@@ -47,45 +57,64 @@ def namespace_flags(host_network: bool, isolated: bool) -> int:
     return flags
 
 
+def wants_pid_namespace(request: dict[str, Any]) -> bool:
+    """Whether the launcher must fork this holder into a new PID namespace."""
+    flags = namespace_flags(bool(request.get("host_network")), bool(request.get("isolated")))
+    return bool(flags & linux.CLONE_NEWPID)
+
+
 def run_holder(conn: socket.socket, request: dict[str, Any]) -> NoReturn:
-    """Runs in a child of the launcher; answers {"pid": N} or {"error": text}."""
-    try:
-        flags = namespace_flags(bool(request.get("host_network")),
-                                bool(request.get("isolated", True)))
-        if flags:
-            linux.unshare(flags)
-        ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:
-            os.close(ready_r)
-            conn.close()
-            _pod_init(request, flags, ready_w)
-        os.close(ready_w)
-        status = b""
-        while chunk := os.read(ready_r, 4096):
-            status += chunk
-        if status == b"ok":
-            conn.sendall(encode({"pid": pid, "start_time": linux.process_start_time(pid)}))
-        else:
-            conn.sendall(encode({"error": status.decode(errors="replace") or "holder died"}))
-    except BaseException as exc:  # noqa: BLE001 - the runtime must hear about any failure
-        conn.sendall(encode({"error": f"creating the pod's namespaces: {exc}"}))
-    os._exit(0)
-
-
-def _pod_init(request: dict[str, Any], flags: int, ready_w: int) -> NoReturn:
+    """Runs in a child of the launcher; answers {"pid": N, "start_time": T} or
+    {"error": text}, then serves the pod until killed."""
     try:
         linux.set_process_name("kubi-pause")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        listener.bind(pod_address(request["sandbox_id"]))
+        listener.listen(64)
+        if request.get("shm"):
+            _mount_shm(request["shm"]["path"], request["shm"]["size"])
+        _make_namespaces(request)
+        shim = PodShim(listener)
+        conn.sendall(encode({"pid": shim.shim_status["shim_pid"],
+                             "start_time": shim.shim_status["shim_start_time"]}))
+    except BaseException as exc:  # noqa: BLE001 - the runtime must hear about any failure
+        conn.sendall(encode({"error": f"creating the pod's namespaces: {exc}"}))
+        os._exit(1)
+    conn.close()
+    _quiet_stdio()
+    shim.serve()
+
+
+def _mount_shm(path: str, size: int) -> None:
+    os.mkdir(path, 0o1777)
+    linux.mount("shm", path, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
+                f"mode=1777,size={size}")
+
+
+def _make_namespaces(request: dict[str, Any]) -> None:
+    flags = namespace_flags(bool(request.get("host_network")),
+                            bool(request.get("isolated"))) & ~linux.CLONE_NEWPID
+    network = request.get("network") if flags & linux.CLONE_NEWNET else None
+    node: Netlink | None = None
+    bridge_index = 0
+    if network:
+        # Opened before leaving the node's network namespace: it stays there.
+        node = Netlink()
+        bridge_index = socket.if_nametoindex(network["bridge"])
+    try:
+        if flags:
+            linux.unshare(flags)
         if flags & linux.CLONE_NEWUTS and request.get("hostname"):
             socket.sethostname(request["hostname"])
         if flags & linux.CLONE_NEWNET:
             loopback_up()
-    except BaseException as exc:  # noqa: BLE001
-        os.write(ready_w, str(exc).encode())
-        os._exit(1)
-    os.write(ready_w, b"ok")
-    _quiet_stdio()
-    _reap_forever()
+        if node is not None and network:
+            wire_pod(node, bridge_index=bridge_index, host_veth=network["host_veth"],
+                     interface=network["interface"], address=network["ip"],
+                     prefix_length=network["prefix_length"], gateway=network["gateway"])
+    finally:
+        if node is not None:
+            node.close()
 
 
 def _quiet_stdio() -> None:
@@ -93,22 +122,3 @@ def _quiet_stdio() -> None:
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
-    os.closerange(3, 1 << 16)
-
-
-def _reap_forever() -> NoReturn:
-    # As PID 1 of its namespace only signals with a handler reach us from inside;
-    # the runtime ends the pod with SIGKILL from the node.
-    watched = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
-    signal.pthread_sigmask(signal.SIG_BLOCK, watched)
-    while True:
-        while True:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-        info = signal.sigwaitinfo(watched)
-        if info.si_signo in (signal.SIGTERM, signal.SIGINT):
-            os._exit(0)

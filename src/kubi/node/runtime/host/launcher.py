@@ -1,14 +1,25 @@
-"""The launcher: a small fork server that starts holders, shims and execs.
+"""The launcher: a small fork server that starts sandbox holders and execs.
 
 Starting a Python process costs ~15 ms of CPU; forking this one, which has
 already imported everything, costs under 1 ms, and pods start many at once.
 The launcher is single-threaded (so forking it is safe, unlike forking the
 agent's threaded event loop), runs in its own session, and is a child
-subreaper: holders' pod PID 1s and orphaned shims are re-parented to it and
-reaped here, which matters where the machine's init does not reap. It
-outlives the agent on purpose; a restarted runtime reconnects to it by its
-socket name. Requests: one JSON line per connection (see protocol.py), the
-forked child answering on the same connection.
+subreaper: orphans are re-parented to it and reaped here, which matters
+where the machine's init does not reap. It outlives the agent on
+purpose; a restarted runtime reconnects to it by its socket name. Requests:
+one JSON line per connection (see protocol.py), the forked child answering
+on the same connection. Holders ask on a socket of their own (the
+runtime uses it when pods get namespaces): each is forked straight into a
+new PID namespace, the launcher unsharing CLONE_NEWPID for that one fork
+and returning to its own namespace right after, which saves the
+intermediate process a holder would otherwise need to become its pod's
+PID 1. The launcher itself only accepts and forks; the child reads the
+request and answers (a ping with the launcher's pid; a shutdown by
+signalling it).
+
+Its objects are frozen out of the garbage collector once everything is
+imported: a collection in a fork would otherwise write to (and so copy)
+every page of the heap it shares with the launcher.
 
 Run as `python -m kubi.node.runtime.host.launcher <state dir>`.
 """
@@ -16,6 +27,7 @@ Run as `python -m kubi.node.runtime.host.launcher <state dir>`.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import selectors
@@ -26,26 +38,28 @@ from typing import Any, NoReturn
 
 from kubi.node.runtime.host import linux, protocol
 from kubi.node.runtime.host.execproc import run_exec
-from kubi.node.runtime.host.holder import run_holder
-from kubi.node.runtime.host.shim import run_shim
+from kubi.node.runtime.host.holder import run_holder, wants_pid_namespace
 from kubi.node.runtime.host.state import write_json
 
 
 class Launcher:
     def __init__(self, state_dir: str) -> None:
         self.state_dir = state_dir
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(protocol.launcher_address(state_dir))
-        self.listener.listen(512)
+        self.listener = _listen(protocol.launcher_address(state_dir))
+        # Holders connect here: each is forked into a new PID namespace.
+        self.holders = _listen(protocol.holder_address(state_dir))
         self.wakeup_r, self.wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        self.selector = selectors.DefaultSelector()
         self.running = True
 
     def serve(self) -> None:
         signal.set_wakeup_fd(self.wakeup_w)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
-        selector = selectors.DefaultSelector()
+        selector = self.selector
         selector.register(self.listener, selectors.EVENT_READ)
+        selector.register(self.holders, selectors.EVENT_READ)
         selector.register(self.wakeup_r, selectors.EVENT_READ)
         while self.running:
             for key, _ in selector.select():
@@ -54,7 +68,7 @@ class Launcher:
                         os.read(self.wakeup_r, 4096)
                     self._reap()
                 else:
-                    self._accept()
+                    self._accept(key.fileobj is self.holders)
         self._kill_children()
         self._reap()
 
@@ -72,8 +86,8 @@ class Launcher:
                 return
 
     def _kill_children(self) -> None:
-        """On shutdown nothing we started may stay: holders and shims are killed
-        (the runtime has normally stopped them already)."""
+        """On shutdown nothing we started may stay: holders, and with them
+        their pods, are killed (the runtime has normally stopped them already)."""
         own = os.getpid()
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
@@ -87,60 +101,78 @@ class Launcher:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(entry), signal.SIGKILL)
 
-    def _accept(self) -> None:
+    def _accept(self, holder: bool) -> None:
+        """Accept one connection and fork its worker; nothing more happens here.
+
+        Every page this process writes after a fork is copied, so reading and
+        parsing the request is left to the child, which pays that anyway."""
+        listener = self.holders if holder else self.listener
         try:
-            conn, _ = self.listener.accept()
+            conn, _ = listener.accept()
         except (BlockingIOError, InterruptedError):
+            return
+        if holder:
+            linux.unshare(linux.CLONE_NEWPID)
+        try:
+            pid = os.fork()
+        except OSError:
+            pid = -1
+        if pid != 0:
+            if holder:
+                linux.setns(self.pid_namespace, linux.CLONE_NEWPID)
+            conn.close()
+            return
+        try:
+            self._become_worker()
+            self._work(conn, holder)
+        finally:
+            os._exit(1)
+
+    def _work(self, conn: socket.socket, holder: bool) -> None:
+        """In the forked child: read the request and act on it."""
+        if not protocol.peer_allowed(conn):
             return
         fds: list[int] = []
         try:
-            if not protocol.peer_allowed(conn):
-                return
             conn.settimeout(5.0)
             line, fds = protocol.read_line(conn)
             request = json.loads(line)
             op = request.get("op")
+            conn.settimeout(None)
+            if (op == "holder" and wants_pid_namespace(request)) != holder:
+                raise ValueError(f"{op!r} is not for this socket")
             if op == "ping":
-                conn.sendall(protocol.encode({"pid": os.getpid()}))
+                conn.sendall(protocol.encode({"pid": os.getppid()}))
             elif op == "shutdown":
-                self.running = False
+                os.kill(os.getppid(), signal.SIGTERM)
                 conn.sendall(protocol.encode({"ok": True}))
-            elif op in ("holder", "shim", "exec"):
-                conn.settimeout(None)
-                self._fork(conn, request, fds)
+            elif op == "holder":
+                run_holder(conn, request)
+            elif op == "exec":
+                run_exec(conn, request, fds)
             else:
                 conn.sendall(protocol.encode({"error": f"unknown request {op!r}"}))
         except (OSError, ValueError) as exc:
             with contextlib.suppress(OSError):
                 conn.sendall(protocol.encode({"error": f"bad request: {exc}"}))
-        finally:
-            conn.close()
-            for fd in fds:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-
-    def _fork(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
-        pid = os.fork()
-        if pid != 0:
-            return
-        try:
-            self._become_worker()
-            if request["op"] == "holder":
-                run_holder(conn, request)
-            elif request["op"] == "shim":
-                run_shim(conn, request)
-            else:
-                run_exec(conn, request, fds)
-        finally:
-            os._exit(1)
 
     def _become_worker(self) -> None:
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
+        self.selector.close()
         self.listener.close()
+        self.holders.close()
         os.close(self.wakeup_r)
         os.close(self.wakeup_w)
+        os.close(self.pid_namespace)
+
+
+def _listen(address: str) -> socket.socket:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    listener.bind(address)
+    listener.listen(512)
+    return listener
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
@@ -149,6 +181,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     linux.set_process_name("kubi-launcher")
     linux.become_subreaper()
     launcher = Launcher(state_dir)
+    gc.freeze()
     write_json(os.path.join(state_dir, "launcher.json"),
                {"pid": os.getpid(), "start_time": linux.process_start_time(os.getpid())})
     sys.stdout.write("ready\n")

@@ -263,6 +263,18 @@ def ensure_shared_mount(path: str) -> None:
     mount(None, path, None, MS_SHARED)
 
 
+def ensure_tmpfs(path: str, options: str = "mode=0700") -> None:
+    """Make `path` a tmpfs with shared propagation (see ensure_shared_mount),
+    unless it is a mount point already: one an earlier run left keeps its
+    content, which is how a restarted agent finds what its predecessor
+    recorded. For records of processes, links and mounts, which a reboot
+    ends anyway, as containerd keeps its state under /run."""
+    path = os.path.realpath(path)
+    if not any(p == path for p, _ in mount_points()):
+        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, options)
+    mount(None, path, None, MS_SHARED)
+
+
 def unmount_tree(path: str) -> None:
     """Detach every mount at or below `path`; missing ones are fine."""
     for point in mounts_under(path):

@@ -2,8 +2,9 @@
 
 Requests to the launcher are one JSON object on a line, sometimes with file
 descriptors attached (SCM_RIGHTS); answers are JSON lines back on the same
-connection. Attaching to a container speaks frames to its shim: one byte of
-type, four of length, then the payload. All sockets are abstract Unix
+connection; so are requests to a pod's shim (podshim.py). Attaching to a
+container speaks frames to its shim after that line: one byte of type,
+four of length, then the payload. All sockets are abstract Unix
 sockets (no files to clean up); the listening side serves only root and
 its own user.
 """
@@ -56,8 +57,14 @@ def launcher_address(state_dir: str) -> str:
     return f"\0kubi-launcher-{digest}"
 
 
-def attach_address(container_id: str) -> str:
-    return f"\0kubi-attach-{container_id}"
+def holder_address(state_dir: str) -> str:
+    """Where the launcher takes requests for sandbox holders in new PID namespaces."""
+    return launcher_address(state_dir) + "-holders"
+
+
+def pod_address(sandbox_id: str) -> str:
+    """The socket of a pod's shim (its sandbox holder)."""
+    return f"\0kubi-pod-{sandbox_id}"
 
 
 def encode(message: dict[str, Any]) -> bytes:

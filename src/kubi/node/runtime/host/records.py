@@ -4,14 +4,18 @@ Records are plain dataclasses saved as JSON (state.py). A container record
 merges two sources: the runtime's own file (config, creation) and the shim's
 status.json (pids, start, exit), which is re-read whenever the shim exits.
 Conversion to the CRI-shaped statuses of base.py happens here, so the
-runtime proper only decides when things change.
+runtime proper only decides when things change. Each record keeps the
+status it last made until one of its fields is assigned: every pod worker
+lists the runtime several times per sync, and with many pods that listing
+would otherwise rebuild every status each time. Callers must treat the
+statuses they get as read-only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from kubi.node.runtime.base import (
     CREATED,
@@ -29,24 +33,48 @@ from kubi.node.runtime.base import (
 # Exit code reported when a container's shim vanished without recording one.
 LOST_EXIT_CODE = 255
 
+S = TypeVar("S")
+
+
+class _CachedStatus(Generic[S]):
+    """Keeps the record's status until any field of the record is assigned."""
+
+    _status: S | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name != "_status":
+            object.__setattr__(self, "_status", None)
+
+    def status(self) -> S:
+        if self._status is None:
+            object.__setattr__(self, "_status", self._make_status())
+        assert self._status is not None
+        return self._status
+
+    def _make_status(self) -> S:
+        raise NotImplementedError
+
 
 @dataclass
-class SandboxRecord:
+class SandboxRecord(_CachedStatus[SandboxStatus]):
     id: str
     config: SandboxConfig
     created_at: float
     holder_pid: int | None = None
     holder_start: int | None = None
     ip: str = ""
-    # The pinned network namespace (set when the pod has a pod network).
-    netns_path: str = ""
+    # Whether the holder made a network namespace of its own for the pod.
+    own_network: bool = False
     stopped: bool = False
     # Kept in memory only: whether the holder process still lives.
     alive: bool = field(default=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data.pop("alive")
+        # Shallow copies (asdict's deep one costs more than writing the file).
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name != "alive"}
+        data["config"] = dict(vars(self.config))
         return data
 
     @classmethod
@@ -60,21 +88,23 @@ class SandboxRecord:
         return self.alive and not self.stopped
 
     def namespace_path(self) -> str:
-        """A path to the pod's network namespace, pinned or through the holder."""
-        if self.netns_path:
-            return self.netns_path
-        return f"/proc/{self.holder_pid}/ns/net" if self.holder_pid else ""
+        """The pod's own network namespace, through its holder, while the
+        sandbox is ready ("" otherwise, or without a namespace of its own)."""
+        if self.own_network and self.holder_pid and self.ready:
+            return f"/proc/{self.holder_pid}/ns/net"
+        return ""
 
-    def status(self) -> SandboxStatus:
+    def _make_status(self) -> SandboxStatus:
         c = self.config
         return SandboxStatus(
             id=self.id, name=c.name, namespace=c.namespace, uid=c.uid,
             state=SANDBOX_READY if self.ready else SANDBOX_NOTREADY, ip=self.ip,
-            created_at=self.created_at, netns_path=self.netns_path, labels=dict(c.labels))
+            created_at=self.created_at, netns_path=self.namespace_path(),
+            labels=dict(c.labels))
 
 
 @dataclass
-class ContainerRecord:
+class ContainerRecord(_CachedStatus[ContainerStatus]):
     id: str
     sandbox_id: str
     config: ContainerConfig
@@ -96,9 +126,9 @@ class ContainerRecord:
                     "finished_at", "exit_code", "reason", "message", "created")
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "sandbox_id": self.sandbox_id,
-                "config": dataclasses.asdict(self.config), "created_at": self.created_at,
-                "cgroup": self.cgroup}
+        config = {**vars(self.config), "mounts": [vars(m) for m in self.config.mounts]}
+        return {"id": self.id, "sandbox_id": self.sandbox_id, "config": config,
+                "created_at": self.created_at, "cgroup": self.cgroup}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ContainerRecord:
@@ -129,7 +159,7 @@ class ContainerRecord:
         self.message = "the container's shim exited without recording the container's exit"
         self.finished_at = finished_at
 
-    def status(self) -> ContainerStatus:
+    def _make_status(self) -> ContainerStatus:
         c = self.config
         return ContainerStatus(
             id=self.id, sandbox_id=self.sandbox_id, name=c.name, state=self.state,

@@ -1,11 +1,13 @@
-"""What the runtime asks its launcher for: container starts and execs.
+"""What the runtime asks for: container starts (of a pod's shim) and execs
+(of the launcher).
 
 Pure functions from records to the JSON requests that shim.py and
-execproc.py act on. A container joins the sandbox holder's IPC, UTS and
-network namespaces (a hostNetwork pod only its IPC one: network and UTS are
-the node's), gets a PID namespace of its own (or the holder's, with
-shareProcessNamespace) and a mount namespace holding the pod's files and its
-volumes. An exec joins every namespace of the container's process, its
+execproc.py act on. A container is forked by its pod's shim, the sandbox
+holder, so it starts in the pod's IPC, UTS and network namespaces (a
+hostNetwork pod's holder has the node's network and UTS) without joining
+anything; it gets a PID namespace of its own (or the holder's, with
+shareProcessNamespace) and a mount namespace holding the pod's files and
+its volumes. An exec joins every namespace of the container's process, its
 mount namespace included. Without isolation there is nothing to join.
 """
 
@@ -38,7 +40,7 @@ def pod_files(sandbox_dir: Path) -> dict[str, str]:
 
 
 def process(record: ContainerRecord, sandbox: SandboxRecord, settings: Settings, *,
-            argv: list[str], tty: bool, join: list[str], cgroup_procs: list[str]
+            argv: list[str], tty: bool, join: list[str], cgroup_join: list[str]
             ) -> dict[str, Any]:
     """The process description container.py executes (container.ProcessSpec)."""
     c = record.config
@@ -47,40 +49,38 @@ def process(record: ContainerRecord, sandbox: SandboxRecord, settings: Settings,
         "env": container_env(c.env, hostname=sandbox.config.hostname, uid=c.run_as_user,
                              tty=tty),
         "cwd": c.working_dir, "uid": c.run_as_user, "gid": c.run_as_group, "tty": tty,
-        "cgroup_procs": cgroup_procs,
+        "cgroup_join": cgroup_join,
         "join": join if settings.isolated else [],
     }
 
 
 def shim_request(record: ContainerRecord, sandbox: SandboxRecord, settings: Settings, *,
-                 sandbox_dir: Path, status_path: Path, cgroup_procs: list[str]
+                 sandbox_dir: Path, status_path: Path, cgroup_join: list[str]
                  ) -> dict[str, Any]:
     c = record.config
-    join = ["ipc"] if sandbox.config.host_network else ["ipc", "uts", "net"]
-    spec = process(record, sandbox, settings, argv=c.argv, tty=c.tty, join=join,
-                   cgroup_procs=cgroup_procs)
+    spec = process(record, sandbox, settings, argv=c.argv, tty=c.tty, join=[],
+                   cgroup_join=cgroup_join)
     if settings.isolated:
         spec.update(new_mount_ns=True, mount_proc=True, pod_files=pod_files(sandbox_dir),
                     mounts=[dataclasses.asdict(m) for m in c.mounts])
     share_pid = settings.isolated and sandbox.config.share_process_namespace
     return {
-        "op": "shim", "container_id": record.id, "status_path": str(status_path),
+        "op": "start", "container_id": record.id, "status_path": str(status_path),
         "log_path": c.log_path, "log_max_bytes": settings.log_max_bytes,
         "log_max_files": settings.log_max_files,
-        "holder": ({"pid": sandbox.holder_pid, "start_time": sandbox.holder_start}
-                   if settings.isolated else None),
-        "share_pid": share_pid, "own_pid_ns": settings.isolated and not share_pid,
+        "own_pid_ns": settings.isolated and not share_pid,
         "stdin": c.stdin, "stdin_once": c.stdin_once,
         "cgroup": record.cgroup, "cgroup_root": settings.cgroup_root,
+        "memory_limit": c.memory_limit_bytes, "cpu_millis": c.cpu_limit_millis,
         "process": spec,
     }
 
 
 def exec_request(record: ContainerRecord, sandbox: SandboxRecord, settings: Settings, *,
-                 argv: list[str], tty: bool, cgroup_procs: list[str]) -> dict[str, Any]:
+                 argv: list[str], tty: bool, cgroup_join: list[str]) -> dict[str, Any]:
     return {
         "op": "exec", "pid_ns": settings.isolated,
         "target": {"pid": record.pid, "start_time": record.start_time},
         "process": process(record, sandbox, settings, argv=argv, tty=tty,
-                           join=["ipc", "uts", "net", "mnt"], cgroup_procs=cgroup_procs),
+                           join=["ipc", "uts", "net", "mnt"], cgroup_join=cgroup_join),
     }

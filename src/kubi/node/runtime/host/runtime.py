@@ -1,16 +1,26 @@
 """HostRuntime: the `host` handler of the runtime interface (base.Runtime).
 
 A sandbox is a holder process owning the pod's network, UTS, IPC and PID
-namespaces, its network namespace wired to the node bridge by PodNetwork,
+namespaces, its network namespace wired to the node bridge as PodNetwork
+prepared it (the holder does the wiring, in parallel with other pods'),
 plus the pod's hosts/resolv.conf/hostname files and a /dev/shm tmpfs under
-the state directory. A container is a node process started by a shim in
-those namespaces, in its own mount namespace and cgroup. Holders and shims
-are forked by the launcher, so they (and the pods) outlive the agent; on
-start a new HostRuntime reads the records on disk, checks each recorded
-process by pid and start time, and watches the live ones through pidfds,
-which is how a restarted agent adopts running pods. `close()` leaves pods
-running; `destroy_all()` removes every trace (processes, mounts, veths,
-netns, cgroups, the launcher).
+the state directory. The holder is also the pod's shim (podshim.py): a
+container is a node process it forks in those namespaces, in its own mount
+namespace and cgroup. Holders are forked by the launcher, so they (and the
+pods) outlive the agent; on start a new HostRuntime reads the records,
+checks each recorded holder by pid and start time and watches the live ones
+through pidfds, and asks their shims to tell it when each running
+container exits (the shim hangs up on a connection), which is how a
+restarted agent adopts running pods. `close()` leaves pods running;
+`destroy_all()` removes every trace (processes, mounts, veths, netns,
+cgroups, the launcher).
+
+As root the state directory is a tmpfs: the records describe processes,
+mounts and links that a reboot ends anyway, and survive a restart of the
+agent; writing them costs microseconds instead of a journalled filesystem's
+milliseconds, and every pod writes several. A sandbox's record is written
+before its holder exists, with the address it is to get, so no address is
+ever in use without a record naming it.
 
 Without root (or with `isolated=False`) there is no isolation: pods are
 plain processes on the node's network, without their own hostname, DNS
@@ -25,6 +35,7 @@ import contextlib
 import os
 import secrets
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +52,7 @@ from kubi.node.runtime.base import (
 )
 from kubi.node.runtime.host import linux, requests
 from kubi.node.runtime.host.cgroups import Cgroups
-from kubi.node.runtime.host.client import LauncherClient
+from kubi.node.runtime.host.client import LauncherClient, shim_start, shim_watch
 from kubi.node.runtime.host.logfile import MAX_BYTES, MAX_FILES
 from kubi.node.runtime.host.records import ContainerRecord, SandboxRecord
 from kubi.node.runtime.host.state import (
@@ -54,6 +65,8 @@ from kubi.node.runtime.host.state import (
 from kubi.node.runtime.host.streams import AttachSession, ExecSession, connect_loopback
 
 SHM_SIZE = 64 << 20
+# Records and the pods' small files; each pod's /dev/shm is a tmpfs of its own.
+STATE_TMPFS = "mode=0700,size=64m"
 # How long a SIGKILLed container (or holder) may take to be gone.
 KILL_WAIT = 10.0
 
@@ -81,18 +94,22 @@ class HostRuntime:
         self._containers: dict[str, ContainerRecord] = {}
         self._exited: dict[str, asyncio.Event] = {}
         self._pidfds: dict[str, int] = {}
+        self._shim_watches: dict[str, socket.socket] = {}
         self._loaded = False
 
     # ---- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
-        self._files.create()
         if self.isolated:
-            linux.ensure_shared_mount(str(self.state_dir))
+            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            linux.ensure_tmpfs(str(self.state_dir), STATE_TMPFS)
+        self._files.create()
         if self.network is not None and self.isolated:
             await self.network.start()
         await self._launcher.ensure_running()
-        self._load()
+        await self._adopt()
+        if self.network is not None and self.isolated:
+            await self.network.retain(self._sandboxes)
 
     async def close(self) -> None:
         """Stop watching; every pod keeps running for the next runtime to adopt."""
@@ -101,11 +118,15 @@ class HostRuntime:
             loop.remove_reader(fd)
             os.close(fd)
         self._pidfds.clear()
+        for sock in self._shim_watches.values():
+            loop.remove_reader(sock.fileno())
+            sock.close()
+        self._shim_watches.clear()
 
     async def destroy_all(self) -> None:
         """Stop and remove every sandbox and container, then the network, the
         launcher, the cgroups, the mounts and the records."""
-        self._load()
+        await self._adopt()
         for sandbox_id in list(self._sandboxes):
             await self.remove_pod_sandbox(sandbox_id)
         for container_id in list(self._containers):
@@ -125,7 +146,8 @@ class HostRuntime:
             self._files.remove_container(container_id)
         self._loaded = False
 
-    def _load(self) -> None:
+    async def _adopt(self) -> None:
+        """Read the records (once) and watch what they name that still runs."""
         if self._loaded:
             return
         self._loaded = True
@@ -144,46 +166,63 @@ class HostRuntime:
             record = ContainerRecord.from_json(data)
             record.apply_shim_status(read_json(cdir / "status.json"))
             self._containers[container_id] = record
+        for record in list(self._containers.values()):
             if record.state == RUNNING:
-                self._watch_shim(record)
+                try:
+                    sock = await shim_watch(record.sandbox_id, record.id)
+                except OSError:
+                    self._container_gone(record.id)
+                else:
+                    self._watch_container(record.id, sock)
 
     # ---- watching processes ----------------------------------------------------------
 
-    def _watch(self, key: str, pid: int | None, start_time: int | None) -> bool:
-        """Watch a process through a pidfd; False when it is not (or no longer) there."""
+    def _watch_holder(self, record: SandboxRecord) -> None:
+        """Watch the holder through a pidfd; it is not alive if it is not there."""
+        record.alive = False
+        pid, start_time = record.holder_pid, record.holder_start
         if not linux.process_alive(pid, start_time):
-            return False
+            return
         assert pid is not None
         fd = linux.open_pidfd(pid)
         if fd is None or not linux.process_alive(pid, start_time):
             if fd is not None:
                 os.close(fd)
-            return False
-        self._pidfds[key] = fd
-        asyncio.get_running_loop().add_reader(fd, self._on_gone, key)
-        return True
+            return
+        self._pidfds[record.id] = fd
+        asyncio.get_running_loop().add_reader(fd, self._holder_gone, record.id)
+        record.alive = True
 
-    def _on_gone(self, key: str) -> None:
-        fd = self._pidfds.pop(key, None)
+    def _holder_gone(self, sandbox_id: str) -> None:
+        fd = self._pidfds.pop(sandbox_id, None)
         if fd is not None:
             asyncio.get_running_loop().remove_reader(fd)
             os.close(fd)
-        kind, _, ident = key.partition(":")
-        if kind == "holder":
-            record = self._sandboxes.get(ident)
-            if record is not None:
-                record.alive = False
-        else:
-            self._shim_gone(ident)
+        record = self._sandboxes.get(sandbox_id)
+        if record is not None:
+            record.alive = False
 
-    def _watch_holder(self, record: SandboxRecord) -> None:
-        record.alive = self._watch(f"holder:{record.id}", record.holder_pid, record.holder_start)
+    def _watch_container(self, container_id: str, sock: socket.socket) -> None:
+        """The pod's shim hangs up on `sock` once the container's exit is recorded."""
+        self._shim_watches[container_id] = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._on_shim_watch,
+                                              container_id)
 
-    def _watch_shim(self, record: ContainerRecord) -> None:
-        if not self._watch(f"shim:{record.id}", record.shim_pid, record.shim_start_time):
-            self._shim_gone(record.id)
+    def _on_shim_watch(self, container_id: str) -> None:
+        sock = self._shim_watches[container_id]
+        try:
+            if sock.recv(4096):
+                return
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        del self._shim_watches[container_id]
+        asyncio.get_running_loop().remove_reader(sock.fileno())
+        sock.close()
+        self._container_gone(container_id)
 
-    def _shim_gone(self, container_id: str) -> None:
+    def _container_gone(self, container_id: str) -> None:
         record = self._containers.get(container_id)
         if record is None:
             return
@@ -214,26 +253,26 @@ class HostRuntime:
         for name, text in (("hosts", config.hosts_file), ("resolv.conf", config.resolv_conf),
                            ("hostname", config.hostname + "\n")):
             (directory / name).write_text(text)
-        record = SandboxRecord(id=sandbox_id, config=config, created_at=time.time())
+        record = SandboxRecord(id=sandbox_id, config=config, created_at=time.time(),
+                               own_network=self.isolated and not config.host_network)
         self._sandboxes[sandbox_id] = record
         try:
-            if self.isolated:
-                (directory / "shm").mkdir(mode=0o1777)
-                linux.mount("shm", str(directory / "shm"), "tmpfs",
-                            linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
-                            f"mode=1777,size={self.shm_size}")
+            interface = None
+            if self.network is not None and record.own_network:
+                interface = self.network.prepare_pod(sandbox_id)
+                record.ip = interface.ip
+            self._save_sandbox(record)
             reply = await self._launcher.call({
-                "op": "holder", "hostname": config.hostname, "isolated": self.isolated,
-                "host_network": config.host_network})
+                "op": "holder", "sandbox_id": sandbox_id, "hostname": config.hostname,
+                "isolated": self.isolated, "host_network": config.host_network,
+                "shm": ({"path": str(directory / "shm"), "size": self.shm_size}
+                        if self.isolated else None),
+                "network": interface.to_json() if interface is not None else None})
             if "error" in reply:
                 raise RuntimeError_(reply["error"], "CreatePodSandboxError")
             record.holder_pid, record.holder_start = reply["pid"], reply["start_time"]
             self._save_sandbox(record)
             self._watch_holder(record)
-            if self.network is not None and self.isolated and not config.host_network:
-                interface = await self.network.add_pod(sandbox_id, reply["pid"])
-                record.ip, record.netns_path = interface.ip, interface.netns_path
-                self._save_sandbox(record)
         except BaseException as exc:
             await asyncio.shield(self.remove_pod_sandbox(sandbox_id))
             if isinstance(exc, RuntimeError_) or not isinstance(exc, Exception):
@@ -251,7 +290,7 @@ class HostRuntime:
             if container.state == RUNNING:
                 await self.stop_container(container.id, 0)
         await self._kill_holder(record)
-        if self.network is not None and self.isolated and not record.config.host_network:
+        if self.network is not None and record.own_network:
             await self.network.remove_pod(sandbox_id)
         linux.unmount_tree(str(self._files.sandbox_dir(sandbox_id)))
         # The pod's group may already hold a newer sandbox's containers: only if empty.
@@ -304,16 +343,10 @@ class HostRuntime:
             raise RuntimeError_(f'container "{config.name}" has no command to run',
                                 "CreateContainerError")
         container_id = secrets.token_hex(32)
+        # The shim makes the group (and sets its limits) when it starts the container.
         cgroup = None
         if self.cgroups.available:
             cgroup = f"{sandbox.config.uid or sandbox_id}/{container_id}"
-            try:
-                self.cgroups.create(cgroup, memory_limit=config.memory_limit_bytes,
-                                    cpu_millis=config.cpu_limit_millis)
-            except OSError as exc:
-                await asyncio.to_thread(self.cgroups.remove, cgroup)
-                raise RuntimeError_(f"setting resource limits: {exc}",
-                                    "CreateContainerError") from exc
         record = ContainerRecord(id=container_id, sandbox_id=sandbox_id, config=config,
                                  created_at=time.time(), cgroup=cgroup)
         directory = self._files.container_dir(container_id)
@@ -330,27 +363,28 @@ class HostRuntime:
         sandbox = self._sandbox(record.sandbox_id)
         if not sandbox.ready:
             raise RuntimeError_(f"sandbox {sandbox.id} is not ready", "RunContainerError")
-        reply = await self._launcher.call(self._shim_request(record, sandbox))
-        self._after_start(record)
+        try:
+            sock, reply = await shim_start(sandbox.id, self._shim_request(record, sandbox))
+        except OSError as exc:
+            raise RuntimeError_(f"the pod's shim is gone: {exc}", "RunContainerError") from exc
         if "error" in reply:
-            raise RuntimeError_(reply["error"], "RunContainerError")
-
-    def _after_start(self, record: ContainerRecord) -> None:
-        record.apply_shim_status(read_json(self._files.container_dir(record.id)
-                                           / "status.json"))
-        if record.state == RUNNING:
-            self._watch_shim(record)
-        else:
+            sock.close()
+            # The shim recorded the failure before answering.
+            record.apply_shim_status(read_json(self._files.container_dir(record.id)
+                                               / "status.json"))
             self._exit_event(record.id).set()
+            raise RuntimeError_(reply["error"], "RunContainerError")
+        record.apply_shim_status(reply)
+        self._watch_container(record.id, sock)
 
-    def _cgroup_procs(self, record: ContainerRecord) -> list[str]:
-        return self.cgroups.procs_files(record.cgroup) if record.cgroup else []
+    def _cgroup_join(self, record: ContainerRecord) -> list[str]:
+        return self.cgroups.join_files(record.cgroup) if record.cgroup else []
 
     def _shim_request(self, record: ContainerRecord, sandbox: SandboxRecord) -> dict[str, Any]:
         return requests.shim_request(
             record, sandbox, self._settings, sandbox_dir=self._files.sandbox_dir(sandbox.id),
             status_path=self._files.container_dir(record.id) / "status.json",
-            cgroup_procs=self._cgroup_procs(record))
+            cgroup_join=self._cgroup_join(record))
 
     async def stop_container(self, container_id: str, timeout: float) -> None:
         """SIGTERM, then SIGKILL after `timeout` seconds; returns once it has exited."""
@@ -380,6 +414,10 @@ class HostRuntime:
         self._files.remove_container(container_id)
         self._containers.pop(container_id, None)
         self._exited.pop(container_id, None)
+        sock = self._shim_watches.pop(container_id, None)
+        if sock is not None:
+            asyncio.get_running_loop().remove_reader(sock.fileno())
+            sock.close()
 
     async def container_status(self, container_id: str) -> ContainerStatus:
         return self._container(container_id).status()
@@ -409,18 +447,27 @@ class HostRuntime:
         if not argv:
             raise RuntimeError_("exec needs a command")
         request = requests.exec_request(record, sandbox, self._settings, argv=argv, tty=tty,
-                                        cgroup_procs=self._cgroup_procs(record))
+                                        cgroup_join=self._cgroup_join(record))
         return await ExecSession.start(self._launcher.connect, request, tty=tty, stdin=stdin)
 
     async def attach(self, container_id: str, *, tty: bool, stdin: bool) -> AttachSession:
-        record, _ = self._running(container_id)
-        return await AttachSession.open(container_id, tty=record.config.tty, stdin=stdin)
+        record, sandbox = self._running(container_id)
+        return await AttachSession.open(sandbox.id, container_id, tty=record.config.tty,
+                                        stdin=stdin)
 
     async def port_forward(self, sandbox_id: str, port: int
                            ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A connection to `port` on the pod's loopback, made inside its netns."""
         sandbox = self._sandbox(sandbox_id)
-        if not sandbox.ready:
+        if not sandbox.ready or sandbox.holder_pid is None or sandbox.holder_start is None:
             raise RuntimeError_(f"sandbox {sandbox_id} is not ready")
-        own_network = self.isolated and not sandbox.config.host_network
-        return await connect_loopback(sandbox.namespace_path() if own_network else None, port)
+        if not sandbox.own_network:
+            return await connect_loopback(None, port)
+        try:
+            netns = linux.open_namespaces(sandbox.holder_pid, sandbox.holder_start, ["net"])
+        except OSError as exc:
+            raise RuntimeError_(f"sandbox {sandbox_id} is gone") from exc
+        try:
+            return await connect_loopback(f"/proc/self/fd/{netns['net']}", port)
+        finally:
+            os.close(netns["net"])

@@ -1,15 +1,18 @@
-"""The shim: the parent that one container's process lives and dies under.
+"""One container as its pod's shim serves it: start, output, attach, exit.
 
-Forked by the launcher for each container start, the shim outlives the agent
-(a restarted agent finds it, and the container, through status.json). It
-starts the container (see container.py), then serves it until it exits:
-output goes to the CRI log file and to every attached client, clients'
-input goes to the container's stdin (a pipe, or the pty when `tty`), resize
-requests go to the pty. When the container exits the shim finishes reading
-its output, tells OOMKilled from other deaths by the cgroup's `oom_kill`
-counter, removes the cgroup, records the exit and leaves. If the shim is
-killed, the container dies with it (parent-death signal), so no process is
-ever left without a record.
+The pod's shim (podshim.py, the sandbox holder) makes a `ContainerShim`
+for each container it starts and runs them all on its one selector loop.
+A container shim makes the container's cgroup with its limits, forks the
+container (see container.py), then serves it until it exits: output goes
+to the CRI log file and to every attached client, clients' input goes to
+the container's stdin (a pipe, or the pty when `tty`), resize requests go
+to the pty. When the container exits (the pod's shim reaps it and calls
+`exited`) it finishes reading its output, tells OOMKilled from other
+deaths by the cgroup's `oom_kill` counter, removes the cgroup, records the
+exit in status.json and hangs up on the runtime's watch connections, which
+is how the runtime learns of the exit. If the pod's shim is killed, the
+container dies with it (parent-death signal), so no process is ever left
+without a record.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import struct
 import termios
 import time
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, Protocol
 
 from kubi.node.runtime.host import linux, protocol
 from kubi.node.runtime.host.cgroups import Cgroups
@@ -53,6 +56,20 @@ def set_window_size(fd: int, width: int, height: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 
+class Loop(Protocol):
+    """What a container shim needs of the pod shim: its selector loop, and the
+    node's cgroups (one `Cgroups` per root serves every container)."""
+
+    def set_events(self, fd: int, events: int, handler: Callable[[int], None]) -> None:
+        """Call `handler(mask)` when `fd` is ready for `events`; 0 stops watching."""
+
+    def cgroups(self, root: str) -> Cgroups: ...
+
+
+class StartFailed(Exception):
+    """The container did not start; the message is what users see."""
+
+
 class _Client:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -61,70 +78,77 @@ class _Client:
         self.stdin = False
 
 
-class Shim:
-    def __init__(self, request: dict[str, Any]) -> None:
+class ContainerShim:
+    def __init__(self, loop: Loop, request: dict[str, Any], shim_status: dict[str, Any]
+                 ) -> None:
+        self.loop = loop
         self.request = request
+        self.id: str = request["container_id"]
         self.spec = ProcessSpec.from_json(request["process"])
         self.status_path: str = request["status_path"]
-        self.cgroups = Cgroups(request.get("cgroup_root") or "kubi")
+        self.cgroups = loop.cgroups(request.get("cgroup_root") or "kubi")
         self.cgroup: str | None = request.get("cgroup")
-        self.status: dict[str, Any] = {
-            "shim_pid": os.getpid(),
-            "shim_start_time": linux.process_start_time(os.getpid()),
-        }
-        self.selector = selectors.DefaultSelector()
+        self.status: dict[str, Any] = dict(shim_status)
         self.handlers: dict[int, Callable[[int], None]] = {}
         self.clients: dict[int, _Client] = {}
+        self.watchers: list[socket.socket] = []
         self.outputs: dict[int, str] = {}
         self.stdin_fd: int | None = None
         self.stdin_pending = bytearray()
         self.stdin_closed = False
         self.master: int | None = None
+        # The container's pid as the node numbers it, and as the shim does (it
+        # may be the PID 1 of the pod's namespace).
         self.pid = 0
-        self.pidfd = -1
+        self.local_pid = 0
         self.exit_code: int | None = None
         self.drain_deadline = 0.0
         self.log: CriLogWriter | None = None
-        self.listener: socket.socket | None = None
 
     # ---- start ----------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, fork: Callable[[bool], int]) -> None:
+        """Start the container; `fork(own_pid_namespace)` forks it. Blocks until
+        it has exec'd (or failed to), which takes milliseconds."""
         req = self.request
-        holder = req.get("holder")
-        names = list(self.spec.join) + (["pid"] if req.get("share_pid") else [])
-        ns_fds = (linux.open_namespaces(holder["pid"], holder["start_time"], names)
-                  if holder and names else {})
+        if self.cgroup:
+            try:
+                self.cgroups.create(self.cgroup, memory_limit=req.get("memory_limit"),
+                                    cpu_millis=req.get("cpu_millis"))
+            except OSError as exc:
+                raise StartFailed(f"setting resource limits: {exc}") from exc
         if req.get("log_path"):
             self.log = CriLogWriter(req["log_path"], max_bytes=req["log_max_bytes"],
                                     max_files=req["log_max_files"])
         stdio, child_only = self._open_stdio()
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        self.listener.bind(protocol.attach_address(req["container_id"]))
-        self.listener.listen(16)
-        if req.get("share_pid"):
-            linux.setns(ns_fds["pid"], linux.CLONE_NEWPID)
-        elif req.get("own_pid_ns"):
-            linux.unshare(linux.CLONE_NEWPID)
         report_r, report_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:
+        self.local_pid = fork(bool(req.get("own_pid_ns")))
+        if self.local_pid == 0:
             os.close(report_r)
-            setup_and_exec(self.spec, ns_fds, stdio, report_w)
-        self.pid = pid
-        # Read now: a container that exits at once would be a zombie without one.
-        start_time = linux.process_start_time(pid)
+            setup_and_exec(self.spec, {}, stdio, report_w)
         os.close(report_w)
-        for fd in [*child_only, *ns_fds.values()]:
+        for fd in child_only:
             os.close(fd)
-        report = read_report(report_r)
+        start_time: list[int | None] = [None]
+
+        def on_pid(pid: int) -> None:
+            # Read before the exec: a container that exits at once would be a
+            # zombie without one by the time the report ends.
+            start_time[0] = linux.process_start_time(pid)
+
+        report = read_report(report_r, on_pid)
         os.close(report_r)
         self.status["created"] = report.get("created", [])
-        if "error" in report:
-            os.waitpid(pid, 0)
-            raise _StartFailed(report["error"])
-        self.status.update(pid=pid, start_time=start_time, started_at=time.time())
+        if "error" in report or "pid" not in report:
+            raise StartFailed(report.get("error") or "the container died before it started")
+        self.pid = report["pid"]
+        self.status.update(pid=self.pid, start_time=start_time[0], started_at=time.time())
         write_json(self.status_path, self.status)
+        for fd in self.outputs:
+            os.set_blocking(fd, False)
+            self._watch(fd, functools.partial(self._read_output, fd))
+        if self.stdin_fd is not None:
+            os.set_blocking(self.stdin_fd, False)
 
     def _open_stdio(self) -> tuple[tuple[int, int, int], list[int]]:
         """The container's (stdin, stdout, stderr) and the fds only it keeps."""
@@ -148,39 +172,22 @@ class Shim:
         return (in_r, out_w, err_w), [in_r, out_w, err_w]
 
     def record_start_failure(self, message: str) -> None:
+        """Record the failed start and let go of everything it made."""
         now = time.time()
         self.status.update(exit_code=START_ERROR_EXIT_CODE, reason="StartError",
                            message=message, started_at=now, finished_at=now)
         write_json(self.status_path, self.status)
+        for fd in list(self.outputs):
+            self._close_output(fd)
+        if self.stdin_fd is not None and self.stdin_fd != self.master:
+            os.close(self.stdin_fd)
+        self.stdin_fd = None
+        if self.log is not None:
+            self.log.close()
         if self.cgroup:
             self.cgroups.remove(self.cgroup)
 
-    # ---- serve ---------------------------------------------------------------------
-
-    def serve(self) -> None:
-        assert self.listener is not None
-        self.listener.setblocking(False)
-        self._watch(self.listener.fileno(), self._on_accept)
-        for fd in self.outputs:
-            os.set_blocking(fd, False)
-            self._watch(fd, functools.partial(self._read_output, fd))
-        if self.stdin_fd is not None:
-            os.set_blocking(self.stdin_fd, False)
-        self.pidfd = os.pidfd_open(self.pid)
-        self._watch(self.pidfd, self._on_exit)
-        while True:
-            if self.exit_code is not None:
-                remaining = self.drain_deadline - time.monotonic()
-                if not self.outputs or remaining <= 0:
-                    break
-                events = self.selector.select(remaining)
-            else:
-                events = self.selector.select()
-            for key, mask in events:
-                handler = self.handlers.get(key.fd)
-                if handler is not None:
-                    handler(mask)
-        self._finish()
+    # ---- the loop's side ----------------------------------------------------------
 
     def _watch(self, fd: int, handler: Callable[[int], None]) -> None:
         self.handlers[fd] = handler
@@ -188,7 +195,8 @@ class Shim:
 
     def _interest(self, fd: int) -> int:
         events = 0
-        if fd in self.outputs or fd in self.clients or fd in (self.pidfd, self._listen_fd()):
+        if fd in self.outputs or fd in self.clients or \
+                any(w.fileno() == fd for w in self.watchers):
             events |= selectors.EVENT_READ
         if fd == self.stdin_fd and self.stdin_pending:
             events |= selectors.EVENT_WRITE
@@ -197,23 +205,15 @@ class Shim:
             events |= selectors.EVENT_WRITE
         return events
 
-    def _listen_fd(self) -> int:
-        return self.listener.fileno() if self.listener is not None else -1
-
     def _update(self, fd: int) -> None:
-        events = self._interest(fd)
-        registered = fd in self.selector.get_map()
-        if events and registered:
-            self.selector.modify(fd, events)
-        elif events:
-            self.selector.register(fd, events)
-        elif registered:
-            self.selector.unregister(fd)
+        handler = self.handlers.get(fd)
+        if handler is not None:
+            self.loop.set_events(fd, self._interest(fd), handler)
 
     def _forget(self, fd: int) -> None:
-        self.handlers.pop(fd, None)
-        if fd in self.selector.get_map():
-            self.selector.unregister(fd)
+        handler = self.handlers.pop(fd, None)
+        if handler is not None:
+            self.loop.set_events(fd, 0, handler)
 
     # ---- the container's output -----------------------------------------------
 
@@ -300,19 +300,13 @@ class Shim:
 
     # ---- attach clients -----------------------------------------------------
 
-    def _on_accept(self, mask: int) -> None:
-        assert self.listener is not None
-        try:
-            sock, _ = self.listener.accept()
-        except BlockingIOError:
-            return
-        if not protocol.peer_allowed(sock):
-            sock.close()
-            return
-        sock.setblocking(False)
+    def attach(self, sock: socket.socket, received: bytes) -> None:
+        """Serve an attach client on `sock`, which already sent `received`."""
         client = _Client(sock)
         self.clients[sock.fileno()] = client
         self._watch(sock.fileno(), functools.partial(self._on_client, client))
+        if received:
+            self._take_frames(client, received)
 
     def _on_client(self, client: _Client, mask: int) -> None:
         if mask & selectors.EVENT_WRITE:
@@ -328,6 +322,9 @@ class Shim:
         if not data:
             self._drop(client)
             return
+        self._take_frames(client, data)
+
+    def _take_frames(self, client: _Client, data: bytes) -> None:
         client.inbox += data
         for kind, payload in protocol.parse_frames(client.inbox):
             if kind == protocol.HELLO:
@@ -370,22 +367,46 @@ class Shim:
         self._forget(fd)
         client.sock.close()
 
-    # ---- exit -----------------------------------------------------------------
+    # ---- watchers and exit ---------------------------------------------------
 
-    def _on_exit(self, mask: int) -> None:
-        _, status = os.waitpid(self.pid, 0)
+    def watch(self, sock: socket.socket) -> None:
+        """Hang up on `sock` once the exit is recorded."""
+        self.watchers.append(sock)
+        sock.setblocking(False)
+        self._watch(sock.fileno(), functools.partial(self._on_watcher, sock))
+
+    def _on_watcher(self, sock: socket.socket, mask: int) -> None:
+        # A watcher says nothing; readable means it hung up (the runtime stopped).
+        try:
+            data = sock.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            return
+        self._forget(sock.fileno())
+        self.watchers.remove(sock)
+        sock.close()
+
+    def exited(self, status: int) -> None:
+        """The pod's shim reaped the container: drain its output, then finish."""
         code = os.waitstatus_to_exitcode(status)
         self.exit_code = code if code >= 0 else 128 - code
         self.status["finished_at"] = time.time()
         self.drain_deadline = time.monotonic() + DRAIN_SECONDS
-        self._forget(self.pidfd)
-        os.close(self.pidfd)
-        self.pidfd = -1
 
-    def _finish(self) -> None:
+    def drained(self) -> bool:
+        """Exited, and its output has ended or had its time."""
+        return self.exit_code is not None and (
+            not self.outputs or time.monotonic() >= self.drain_deadline)
+
+    def finish(self) -> None:
         assert self.exit_code is not None
         for fd in list(self.outputs):
             self._close_output(fd)
+        if self.stdin_fd is not None:
+            self._really_close_stdin()
         if self.log is not None:
             self.log.close()
         oom = bool(self.cgroup) and self.cgroups.oom_kills(self.cgroup or "") > 0
@@ -395,39 +416,14 @@ class Shim:
         write_json(self.status_path, self.status)
         goodbye = protocol.frame(protocol.EXIT, protocol.EXIT_PAYLOAD.pack(self.exit_code))
         for client in list(self.clients.values()):
+            self._forget(client.sock.fileno())
             client.sock.setblocking(True)
             client.sock.settimeout(1.0)
             with contextlib.suppress(OSError):
                 client.sock.sendall(bytes(client.outbox) + goodbye)
             client.sock.close()
-
-
-class _StartFailed(Exception):
-    pass
-
-
-def run_shim(conn: socket.socket, request: dict[str, Any]) -> NoReturn:
-    """Runs in a child of the launcher; answers {"pid": N, ...} or {"error": text}."""
-    linux.set_process_name("kubi-shim")
-    shim = Shim(request)
-    try:
-        shim.start()
-    except BaseException as exc:  # noqa: BLE001 - a failed start is recorded, not raised
-        message = str(exc) if isinstance(exc, _StartFailed) else f"starting the shim: {exc}"
-        with contextlib.suppress(BaseException):
-            shim.record_start_failure(message)
-        with contextlib.suppress(OSError):
-            conn.sendall(protocol.encode({"error": message}))
-        os._exit(0)
-    conn.sendall(protocol.encode({"pid": shim.pid, **shim.status}))
-    conn.close()
-    _quiet_stdio()
-    shim.serve()
-    os._exit(0)
-
-
-def _quiet_stdio() -> None:
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 0)
-    os.dup2(null, 1)
-    os.close(null)
+        self.clients.clear()
+        for sock in self.watchers:
+            self._forget(sock.fileno())
+            sock.close()
+        self.watchers.clear()

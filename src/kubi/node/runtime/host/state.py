@@ -21,8 +21,10 @@ from typing import Any
 def write_json(path: str | Path, data: dict[str, Any]) -> None:
     path = str(path)
     tmp = f"{path}.tmp{os.getpid()}"
+    # dumps, not dump: only the one-shot encoder is the C one.
+    text = json.dumps(data, separators=(",", ":"))
     with open(tmp, "w") as f:
-        json.dump(data, f, separators=(",", ":"))
+        f.write(text)
     os.replace(tmp, path)
 
 

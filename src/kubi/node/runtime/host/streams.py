@@ -3,8 +3,8 @@
 An exec session owns the command's stdio on this side: a pty master for a
 tty, pipes otherwise, read and written without blocking through the event
 loop. Its exit code arrives on the connection to the launcher. An attach
-session talks frames with the container's shim (protocol.py), which fans
-the container's output out to every attacher and feeds their input in.
+session talks frames with the pod's shim (protocol.py), which fans the
+container's output out to every attacher and feeds their input in.
 Port forwarding connects to the pod's loopback from a socket created inside
 the pod's network namespace.
 """
@@ -201,13 +201,15 @@ class AttachSession:
         self._pump = asyncio.ensure_future(self._read_frames(reader))
 
     @classmethod
-    async def open(cls, container_id: str, *, tty: bool, stdin: bool) -> AttachSession:
+    async def open(cls, sandbox_id: str, container_id: str, *, tty: bool,
+                   stdin: bool) -> AttachSession:
         try:
             reader, writer = await asyncio.open_unix_connection(
-                protocol.attach_address(container_id))
+                protocol.pod_address(sandbox_id))
         except OSError as exc:
             raise RuntimeError_(f"cannot attach to container {container_id}: {exc}") from exc
-        writer.write(protocol.frame(protocol.HELLO, json.dumps({"stdin": stdin}).encode()))
+        writer.write(protocol.encode({"op": "attach", "container_id": container_id})
+                     + protocol.frame(protocol.HELLO, json.dumps({"stdin": stdin}).encode()))
         return cls(reader, writer, tty=tty)
 
     async def _read_frames(self, reader: asyncio.StreamReader) -> None:
