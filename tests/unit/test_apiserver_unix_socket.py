@@ -18,17 +18,18 @@ from kubi.store.sqlite import SqliteStore
 NAMESPACES = Resource("", "v1", "namespaces", False, "Namespace")
 
 
-def free_port() -> int:
+async def started_server(data_dir: Path) -> tuple[APIServer, int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+        port = int(probe.getsockname()[1])
+    server = APIServer(ServerConfig(data_dir=data_dir, port=port, bind="127.0.0.1"),
+                       SqliteStore(str(data_dir / "state.db")))
+    await server.start()
+    return server, port
 
 
 async def test_components_reach_the_server_over_its_socket(tmp_path: Path) -> None:
-    port = free_port()
-    server = APIServer(ServerConfig(data_dir=tmp_path, port=port, bind="127.0.0.1"),
-                       SqliteStore(str(tmp_path / "state.db")))
-    await server.start()
+    server, port = await started_server(tmp_path)
     try:
         sock = server.unix_socket
         assert sock == tmp_path / "api.sock"
@@ -52,10 +53,7 @@ async def test_components_reach_the_server_over_its_socket(tmp_path: Path) -> No
 
 
 async def test_a_missing_socket_falls_back_to_tls(tmp_path: Path) -> None:
-    port = free_port()
-    server = APIServer(ServerConfig(data_dir=tmp_path, port=port, bind="127.0.0.1"),
-                       SqliteStore(str(tmp_path / "state.db")))
-    await server.start()
+    server, port = await started_server(tmp_path)
     try:
         path = tmp_path / "cm.kubeconfig"
         write_kubeconfig(kubeconfig_for(server.pki, f"https://127.0.0.1:{port}", "cm",
