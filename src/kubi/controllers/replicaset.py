@@ -61,7 +61,7 @@ from kubi.controllers.replicaset_status import (
 log = logging.getLogger(__name__)
 
 BURST_REPLICAS = 500
-POD_CHANGE_DELAY_PER_POD = 0.00001
+POD_CHANGE_DELAY_PER_POD = 0.00005
 STATUS_UPDATE_RETRIES = 1
 
 Obj = dict[str, Any]
@@ -218,7 +218,7 @@ class ReplicaSetController(QueueController):
         A sync reads every pod of its owner, so with thousands of pods each
         status change starting one would spend the controller on re-reading
         them. Changes are gathered for a moment that grows with the owner's
-        size (0.01 ms a pod: a tenth of a second for 10,000); creations and
+        size (0.05 ms a pod: half a second for 10,000); creations and
         deletions, which the expectations wait for, still sync at once.
         """
         pods = self.pods.count_by_index(CONTROLLER_UID_INDEX, owner["metadata"].get("uid", ""))
