@@ -12,6 +12,7 @@ runtime runs commands from the node's own filesystem and only records images.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -19,10 +20,12 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.e2e.harness import Cluster
 from tests.tools.background import WaitTimeout
@@ -125,6 +128,27 @@ def local_node_name(cluster: Cluster) -> str:
         tail = agent_log.read_text(errors="replace")[-3000:] if agent_log.exists() else ""
         raise WaitTimeout(f"{exc}\n--- {agent_log} (end) ---\n{tail}") from None
     return found
+
+
+AGENT_PORT = 10250
+
+
+@contextlib.contextmanager
+def local_node_cluster(base: Path, stop_timeout: float) -> Iterator[tuple[Cluster, Footprint]]:
+    """`kubi up` as root in `base`, this machine its node, with the footprint to
+    check after it stops; fails at once when another node agent holds its port."""
+    if not port_free(AGENT_PORT):
+        pytest.fail(f"port {AGENT_PORT} is taken: another `kubi up` as root (or a kubelet) "
+                    "runs a node agent on this machine, and only one can", pytrace=False)
+    footprint = Footprint.before_start(base)
+    cluster = Cluster(base)
+    try:
+        cluster.start()
+        local_node_name(cluster)
+        yield cluster, footprint
+    finally:
+        cluster.stop(stop_timeout)
+        cluster.close()
 
 
 def port_free(port: int) -> bool:

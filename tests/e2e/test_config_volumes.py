@@ -32,10 +32,9 @@ from tests.e2e.node_agent_support import (
     Footprint,
     container_status,
     events_of,
-    local_node_name,
+    local_node_cluster,
     mounts_under,
     pod_or_none,
-    port_free,
     wait_for,
     wait_ready,
 )
@@ -48,7 +47,6 @@ pytestmark = pytest.mark.e2e
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed"
 NS = "demo"
-AGENT_PORT = 10250
 STOP_TIMEOUT = 60.0
 SLEEP = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
 TIMESTAMPED = re.compile(r"^\.\.\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d\.\d{9}$")
@@ -56,23 +54,13 @@ TIMESTAMPED = re.compile(r"^\.\.\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d\.\d{9}$")
 
 @pytest.fixture(scope="module")
 def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Footprint]]:
-    if not port_free(AGENT_PORT):
-        pytest.fail(f"port {AGENT_PORT} is taken: another node agent runs on this machine, "
-                    "and only one can", pytrace=False)
-    base = tmp_path_factory.mktemp("kubi-volumes")
-    footprint = Footprint.before_start(base)
-    cluster = Cluster(base)
-    try:
-        cluster.start()
-        local_node_name(cluster)
+    with local_node_cluster(tmp_path_factory.mktemp("kubi-volumes"), STOP_TIMEOUT) as started:
+        cluster = started[0]
         cluster.kubectl("create", "namespace", NS)
         wait_for(lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", NS,
                                          check=False).returncode == 0,
                  30, what="the demo namespace's default ServiceAccount")
-        yield cluster, footprint
-    finally:
-        cluster.stop(STOP_TIMEOUT)
-        cluster.close()
+        yield started
 
 
 @pytest.fixture(scope="module")

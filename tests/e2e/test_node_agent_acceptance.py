@@ -51,10 +51,10 @@ from tests.e2e.node_agent_support import (
     http_get,
     is_ready,
     link_names,
+    local_node_cluster,
     local_node_name,
     pids_in_cgroup,
     pod_or_none,
-    port_free,
     wait_for,
     wait_ready,
     with_host_command,
@@ -69,7 +69,6 @@ pytestmark = pytest.mark.e2e
 
 # Pods here use small grace periods; a stopping cluster waits for them.
 STOP_TIMEOUT = 60.0
-AGENT_PORT = 10250
 HTTP_SERVER = ["python3", "-m", "http.server"]
 # Leaves as soon as it gets SIGTERM.
 POLITE = ["sh", "-c", "trap 'exit 0' TERM; echo up; while :; do sleep 0.2; done"]
@@ -77,19 +76,8 @@ POLITE = ["sh", "-c", "trap 'exit 0' TERM; echo up; while :; do sleep 0.2; done"
 
 @pytest.fixture(scope="module")
 def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Footprint]]:
-    if not port_free(AGENT_PORT):
-        pytest.fail(f"port {AGENT_PORT} is taken: another `kubi up` as root (or a kubelet) "
-                    "runs a node agent on this machine, and only one can", pytrace=False)
-    base = tmp_path_factory.mktemp("kubi-node")
-    footprint = Footprint.before_start(base)
-    cluster = Cluster(base)
-    try:
-        cluster.start()
-        local_node_name(cluster)
-        yield cluster, footprint
-    finally:
-        cluster.stop(STOP_TIMEOUT)
-        cluster.close()
+    with local_node_cluster(tmp_path_factory.mktemp("kubi-node"), STOP_TIMEOUT) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.e2e.harness import Cluster, free_port
+from tests.e2e.node_agent_support import AGENT_PORT, port_free
 from tests.tools.background import Background
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
@@ -27,23 +28,11 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0,
 
 POD_PORT = 8080
 # The node agent's port; only one agent per machine can hold it.
-AGENT_PORT = 10250
-
-
-def agent_port_taken() -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("0.0.0.0", AGENT_PORT))
-        except OSError:
-            return True
-    return False
-
 
 @pytest.fixture(scope="module")
 def web(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """The cluster, with pod `web` serving HTTP on 8080 and Ready."""
-    if agent_port_taken():
+    if not port_free(AGENT_PORT):
         pytest.skip(f"another node agent holds port {AGENT_PORT}: this machine is already a node")
     cluster: Cluster = request.getfixturevalue("cluster")
     # Ready once it serves: without a probe a pod is Ready as its process starts.

@@ -4,28 +4,16 @@ the server stops."""
 
 from __future__ import annotations
 
-import socket
 import stat
 from pathlib import Path
 
 import yaml
 
-from kubi.apiserver.server import APIServer, ServerConfig
 from kubi.cli.kubeconfig import kubeconfig_for, write_kubeconfig
 from kubi.client.client import Client, KubeConfig, Resource
-from kubi.store.sqlite import SqliteStore
+from tests.unit.apiserver_fixtures import started_server
 
 NAMESPACES = Resource("", "v1", "namespaces", False, "Namespace")
-
-
-async def started_server(data_dir: Path) -> tuple[APIServer, int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    server = APIServer(ServerConfig(data_dir=data_dir, port=port, bind="127.0.0.1"),
-                       SqliteStore(str(data_dir / "state.db")))
-    await server.start()
-    return server, port
 
 
 async def test_components_reach_the_server_over_its_socket(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -11,37 +10,19 @@ from typing import Any
 import pytest
 
 from kubi.api.errors import StatusError
-from kubi.apiserver.server import APIServer, ServerConfig
-from kubi.cli.kubeconfig import write_admin_kubeconfig
 from kubi.client.client import Client, Resource
 from kubi.node.heartbeat import LEASES
 from kubi.node.sim import SimNodes
-from kubi.store.sqlite import SqliteStore
+from tests.unit.apiserver_fixtures import admin_client
 
 PODS = Resource("", "v1", "pods", True, "Pod")
 NODES = Resource("", "v1", "nodes", False, "Node")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
-    port = _free_port()
-    server = APIServer(ServerConfig(data_dir=tmp_path, port=port, bind="127.0.0.1"),
-                       SqliteStore(str(tmp_path / "state.db")))
-    await server.start()
-    kubeconfig = tmp_path / "kubeconfig.yaml"
-    write_admin_kubeconfig(server.pki, kubeconfig, f"https://127.0.0.1:{port}")
-    api = Client.from_kubeconfig(kubeconfig)
-    try:
+    async with admin_client(tmp_path) as api:
         yield api
-    finally:
-        await api.close()
-        await server.stop()
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,32 +10,18 @@ from typing import Any
 import pytest
 
 from kubi.api.errors import StatusError
-from kubi.apiserver.server import APIServer, ServerConfig
-from kubi.cli.kubeconfig import write_admin_kubeconfig
 from kubi.client.client import Client
 from kubi.node.heartbeat import LEASES
 from kubi.node.sim import SimNodes
 from kubi.node.sim.nodes import NODES, STOPPED_ANNOTATION, stopped_by_annotation
-from kubi.store.sqlite import SqliteStore
+from tests.unit.apiserver_fixtures import admin_client
 from tests.unit.test_node_sim_integration import PODS, bound_pod, eventually, ready
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    server = APIServer(ServerConfig(data_dir=tmp_path, port=port, bind="127.0.0.1"),
-                       SqliteStore(str(tmp_path / "state.db")))
-    await server.start()
-    kubeconfig = tmp_path / "kubeconfig.yaml"
-    write_admin_kubeconfig(server.pki, kubeconfig, f"https://127.0.0.1:{port}")
-    api = Client.from_kubeconfig(kubeconfig)
-    try:
+    async with admin_client(tmp_path) as api:
         yield api
-    finally:
-        await api.close()
-        await server.stop()
 
 
 def annotated(value: str | None) -> dict[str, Any]:

@@ -1,0 +1,39 @@
+"""A real API server in the test's own event loop, on a free loopback port,
+with its store in the test's directory, and an admin client for it."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from kubi.apiserver.server import APIServer, ServerConfig
+from kubi.cli.kubeconfig import write_admin_kubeconfig
+from kubi.client.client import Client
+from kubi.store.sqlite import SqliteStore
+
+
+async def started_server(data_dir: Path) -> tuple[APIServer, int]:
+    """A started server on a free port; the caller stops it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    server = APIServer(ServerConfig(data_dir=data_dir, port=port, bind="127.0.0.1"),
+                       SqliteStore(str(data_dir / "state.db")))
+    await server.start()
+    return server, port
+
+
+@contextlib.asynccontextmanager
+async def admin_client(data_dir: Path) -> AsyncIterator[Client]:
+    """A client with the admin kubeconfig of a server started for the block."""
+    server, port = await started_server(data_dir)
+    kubeconfig = data_dir / "kubeconfig.yaml"
+    write_admin_kubeconfig(server.pki, kubeconfig, f"https://127.0.0.1:{port}")
+    api = Client.from_kubeconfig(kubeconfig)
+    try:
+        yield api
+    finally:
+        await api.close()
+        await server.stop()
