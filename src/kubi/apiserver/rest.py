@@ -41,8 +41,10 @@ from kubi.store import KeyExistsError, KeyNotFoundError, RevisionConflictError
 
 log = logging.getLogger(__name__)
 
-# How often an update without a client precondition is retried on a race.
-_MAX_RETRIES = 20
+# How often an update without a client precondition is retried on a race. Each
+# round lets one of the racing writers win, so this bounds how many concurrent
+# writers of one object all succeed (upstream retries without a bound).
+_MAX_RETRIES = 1000
 
 # Namespaces that always exist and may not be deleted.
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -231,21 +233,34 @@ class Registry:
                 # The last finalizer is gone from an object being deleted: remove it.
                 try:
                     rev, _ = await self.store.delete(key, expected_mod_revision=current.rv)
-                except RevisionConflictError:
+                except RevisionConflictError as err:
+                    await self._catch_up(err)
                     continue
                 await self.cache.wait_for(rev)
                 return Entry(result, rev)
             try:
                 rev = await self.store.update(key, self._encode(key, result),
                                              expected_mod_revision=current.rv)
-            except RevisionConflictError:
+            except RevisionConflictError as err:
                 if precondition_rv is not None:
                     raise Conflict(rt.plural, name, rt.group) from None
+                await self._catch_up(err)
                 continue
             except KeyNotFoundError:
                 raise NotFound(rt.plural, name, rt.group) from None
             return await self._settled(rt, namespace, name, rev)
         raise Conflict(rt.plural, name, rt.group)
+
+    async def _catch_up(self, err: RevisionConflictError) -> None:
+        """After losing a compare-and-swap, wait until the cache holds the version
+        that won, so the next attempt starts from it rather than failing again
+        on the same stale copy (concurrent writers without a resourceVersion
+        must all succeed in turn, as upstream's guaranteed update makes them)."""
+        if err.current is not None:
+            try:
+                await self.cache.wait_for(err.current.mod_revision)
+            except TimeoutError:
+                pass
 
     def _prepare_update(
         self,
@@ -381,7 +396,8 @@ class Registry:
                     return current, True
                 try:
                     rev, _ = await self.store.delete(key, expected_mod_revision=current.rv)
-                except RevisionConflictError:
+                except RevisionConflictError as err:
+                    await self._catch_up(err)
                     continue
                 except KeyNotFoundError:
                     raise NotFound(rt.plural, name, rt.group) from None
@@ -398,7 +414,8 @@ class Registry:
             try:
                 rev = await self.store.update(key, self._encode(key, new),
                                              expected_mod_revision=current.rv)
-            except RevisionConflictError:
+            except RevisionConflictError as err:
+                await self._catch_up(err)
                 continue
             return await self._settled(rt, namespace, name, rev), False
         raise Conflict(rt.plural, name, rt.group)

@@ -31,6 +31,7 @@ import yaml
 
 from kubi.api import catalog
 from kubi.api.errors import StatusError
+from kubi.client.unixhttp import UnixHTTP
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ class Client:
         self._ssl = config.ssl_context()
         self._limit = limit
         self._session: aiohttp.ClientSession | None = None
+        self._unix: UnixHTTP | None = None
         self._base = config.server
 
     @classmethod
@@ -204,9 +206,7 @@ class Client:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
-            if self.config.token:
-                headers["Authorization"] = f"Bearer {self.config.token}"
+            headers = self._headers()
             socket_path = self.config.unix_socket
             connector: aiohttp.BaseConnector
             if socket_path and os.path.exists(socket_path):
@@ -226,7 +226,25 @@ class Client:
             )
         return self._session
 
+    def _headers(self) -> dict[str, str]:
+        headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
+        if self.config.token:
+            headers["Authorization"] = f"Bearer {self.config.token}"
+        return headers
+
+    def _plain(self) -> UnixHTTP | None:
+        """The lean path for single requests when the server's socket is here."""
+        if self._unix is None:
+            session = self.session
+            if isinstance(session.connector, aiohttp.UnixConnector):
+                self._unix = UnixHTTP(session.connector.path, self._headers(),
+                                      limit=self._limit)
+        return self._unix
+
     async def close(self) -> None:
+        if self._unix is not None:
+            await self._unix.close()
+            self._unix = None
         if self._session is not None:
             await self._session.close()
 
@@ -261,6 +279,17 @@ class Client:
         if body is not None:
             data = body if isinstance(body, bytes) else orjson.dumps(body)
             headers["Content-Type"] = content_type
+        plain = self._plain()
+        if plain is not None:
+            answer = await plain.request(method, self._url(path, params)[len(self._base):], data,
+                                         content_type, timeout)
+            if answer.status >= 400:
+                raise error_from_response(answer.status, answer.body)
+            if not answer.body:
+                return None
+            if answer.content_type.startswith("application/json"):
+                return orjson.loads(answer.body)
+            return answer.body.decode()
         async with self.session.request(
             method, self._url(path, params), data=data, headers=headers,
             timeout=aiohttp.ClientTimeout(total=timeout),
