@@ -49,46 +49,60 @@ def _sub(member: bool, children: Tree) -> Tree | None:
 
 
 def union(a: Tree, b: Tree) -> Tree:
+    """Members of either. `b` itself comes back when `a` adds nothing to it (and
+    `a` when `b` is empty), so a manager that writes fields it already owns keeps
+    its entry's encoded form."""
     if not a:
         return b
     if not b or a is b:
         return a
-    out = dict(a)
-    for pe, sb in b.items():
-        sa = out.get(pe)
-        if sa is None:
-            out[pe] = sb
-        elif sa is not sb:
-            out[pe] = _union_sub(sa, sb)
-    return out
-
-
-def _union_sub(sa: Tree, sb: Tree) -> Tree:
-    if not sa:
-        return sb if (not sb or "." in sb) else {".": {}, **sb}
-    if not sb:
-        return sa if "." in sa else {".": {}, **sa}
-    return union(sa, sb)
-
-
-def difference(a: Tree, b: Tree) -> Tree:
-    """Members of `a` not in `b`; a parent in `b` does not take its children."""
-    if not a or not b:
-        return a
-    out: Tree = {}
-    changed = False
+    out: Tree | None = None
     for pe, sa in a.items():
         sb = b.get(pe)
         if sb is None:
-            out[pe] = sa
+            merged = sa
+        elif sa is sb:
             continue
-        changed = True
-        if pe == ".":
+        else:
+            merged = _union_sub(sb, sa)
+            if merged is sb:
+                continue
+        if out is None:
+            out = dict(b)
+        out[pe] = merged
+    return b if out is None else out
+
+
+def _union_sub(base: Tree, add: Tree) -> Tree:
+    if not add:
+        return base if (not base or "." in base) else {".": {}, **base}
+    if not base:
+        return add if "." in add else {".": {}, **add}
+    return union(add, base)
+
+
+def difference(a: Tree, b: Tree) -> Tree:
+    """Members of `a` not in `b`; a parent in `b` does not take its children.
+
+    `a` itself comes back when nothing of it is in `b`, so an entry whose
+    fields a write did not touch keeps its encoded form."""
+    if not a or not b:
+        return a
+    out: Tree | None = None
+    for pe, sb in b.items():
+        sa = a.get(pe)
+        if sa is None:
             continue
-        d = _difference_sub(sa, sb)
-        if d is not None:
+        d = None if pe == "." else _difference_sub(sa, sb)
+        if d is sa:
+            continue
+        if out is None:
+            out = dict(a)
+        if d is None:
+            del out[pe]
+        else:
             out[pe] = d
-    return out if changed else a
+    return a if out is None else out
 
 
 def _difference_sub(sa: Tree, sb: Tree) -> Tree | None:
@@ -97,6 +111,8 @@ def _difference_sub(sa: Tree, sb: Tree) -> Tree | None:
     if not sb:
         return _sub(False, sa)
     d = difference(sa, sb)
+    if d is sa:
+        return sa
     if not d:
         return None
     if len(d) == 1 and "." in d:

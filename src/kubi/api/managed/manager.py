@@ -124,11 +124,17 @@ def record_update(
     own = difference(changed, STRIP)
     if own:
         previous = out.get(key)
+        wire = None
         if previous is not None:
             own = union(own, previous.fields)
+        before = managed.get(key)
+        if before is not None and before.wire is not None and own == before.fields:
+            # The usual repeated write (a kubelet's next status): the same fields,
+            # so the encoded form already stored is still right.
+            own, wire = before.fields, before.wire
         # Scale writes keep the entry's old time, as upstream's scale handler does.
         when = now if subresource != "scale" else (previous.time if previous else None)
-        out[key] = Entry(api_version, False, own, when)
+        out[key] = Entry(api_version, False, own, when, wire)
     cap_update_managers(out)
     return out
 

@@ -157,8 +157,26 @@ RFC3339_MICRO = "2006-01-02T15:04:05.000000Z07:00"
 _CHUNKS = (("", "2006"), ("-", "01"), ("-", "02"), ("T", "15"), (":", "04"), (":", "05"))
 
 
+# Times seen to parse, per layout: objects repeat the same few timestamps (every
+# pod written in one second shares them), so most checks are one lookup.
+_VALID_TIMES: tuple[dict[str, None], dict[str, None]] = ({}, {})
+_VALID_TIMES_KEPT = 4096
+
+
 def time_error(text: str, micro: bool = False) -> str | None:
     """Why `text` does not parse with Go's RFC 3339 layout (or the microsecond one)."""
+    valid = _VALID_TIMES[micro]
+    if text in valid:
+        return None
+    problem = _time_error(text, micro)
+    if problem is None:
+        if len(valid) >= _VALID_TIMES_KEPT:
+            valid.clear()
+        valid[text] = None
+    return problem
+
+
+def _time_error(text: str, micro: bool) -> str | None:
     layout = RFC3339_MICRO if micro else RFC3339
     chunks = _CHUNKS + ((("", ".000000"),) if micro else ()) + (("", "Z07:00"),)
     value, fields = text, {}
