@@ -173,8 +173,9 @@ class ReplicaSetController(QueueController):
             owner = self._resolve(pod["metadata"].get("namespace", ""), ref)
             if owner is not None:
                 key = object_key(owner)
+                waiting = not self.expectations.satisfied(key)
                 self.expectations.creation_observed(key)
-                self.queue.add(key)
+                self._observed(key, owner, waiting)
             return
         for owner in self._selecting_owners(pod):
             self.queue.add(object_key(owner))
@@ -218,8 +219,8 @@ class ReplicaSetController(QueueController):
         A sync reads every pod of its owner, so with thousands of pods each
         status change starting one would spend the controller on re-reading
         them. Changes are gathered for a moment that grows with the owner's
-        size (0.05 ms a pod: half a second for 10,000); creations and
-        deletions, which the expectations wait for, still sync at once.
+        size (0.05 ms a pod: half a second for 10,000); the creation or
+        deletion that completes what the expectations wait for syncs at once.
         """
         pods = self.pods.count_by_index(CONTROLLER_UID_INDEX, owner["metadata"].get("uid", ""))
         self.queue.add_after(key, pods * POD_CHANGE_DELAY_PER_POD)
@@ -232,8 +233,22 @@ class ReplicaSetController(QueueController):
         if owner is None:
             return
         key = object_key(owner)
+        waiting = not self.expectations.satisfied(key)
         self.expectations.deletion_observed(key, object_key(pod))
-        self.queue.add(key)
+        self._observed(key, owner, waiting)
+
+    def _observed(self, key: str, owner: Obj, waiting: bool) -> None:
+        """A pod of `owner` arrived or left: sync at once when it is the last one
+        the expectations waited for (the moment the next burst may start), else
+        gather it like a status change (for a small owner that is at once too).
+
+        While a burst of 500 is being observed, a sync per pod would only
+        recount statuses, and each of the three events of a graceful deletion
+        would start one."""
+        if waiting and self.expectations.satisfied(key):
+            self.queue.add(key)
+        else:
+            self._pod_changed(key, owner)
 
     # ---- sync
 
