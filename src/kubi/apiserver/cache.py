@@ -98,11 +98,18 @@ Filter = Callable[[Entry], bool]
 
 
 class Watcher:
-    """One watch stream's queue. `None` in the queue means the stream must end."""
+    """One watch stream's queue. `None` in the queue means the stream must end.
 
-    def __init__(self, namespace: str | None, match: Filter | None) -> None:
+    A watch started from a resourceVersion gets only changes after it, also
+    when that version is newer than what the cache has applied yet (a client
+    that read it from another server): the changes up to it are not sent, as
+    upstream's cache watchers skip them.
+    """
+
+    def __init__(self, namespace: str | None, match: Filter | None, after: int = 0) -> None:
         self.namespace = namespace
         self.match = match
+        self.after = after
         self.queue: asyncio.Queue[tuple[str, Entry] | None] = asyncio.Queue()
         self.closed = False
 
@@ -116,7 +123,7 @@ class Watcher:
     def offer(self, change: Change) -> None:
         """Translate a change for this watcher's selection, as upstream does:
         an object moving into the selection is ADDED, out of it DELETED."""
-        if self.closed:
+        if self.closed or change.rv <= self.after:
             return
         if change.type == "DELETED":
             if self._matches(change.entry):
@@ -365,7 +372,7 @@ class WatchCache:
         events" (resourceVersion "" or "0"); otherwise the changes after `since`.
         """
         res = self.resource(rt)
-        watcher = Watcher(namespace, match)
+        watcher = Watcher(namespace, match, since or 0)
         initial: list[tuple[str, Entry]] = []
         if since is None:
             for entry in res.entries(namespace):
