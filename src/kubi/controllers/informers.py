@@ -57,6 +57,10 @@ class IndexedInformer(Informer):
     def by_index(self, name: str, value: str) -> list[dict[str, Any]]:
         return list(self._indexes[name].get(value, {}).values())
 
+    def items_by_index(self, name: str, value: str) -> list[tuple[str, dict[str, Any]]]:
+        """by_index(name, value) with each object's key."""
+        return list(self._indexes[name].get(value, {}).items())
+
     def count_by_index(self, name: str, value: str) -> int:
         """len(by_index(name, value)), without building the list."""
         return len(self._indexes[name].get(value, ()))

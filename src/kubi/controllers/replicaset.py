@@ -50,9 +50,11 @@ from kubi.controllers.podcontrol import (
     PodControl,
     slow_start_batch,
 )
-from kubi.controllers.podutil import filter_active_pods, is_pod_ready, pods_to_delete
+from kubi.controllers.podutil import is_pod_ready, pods_to_delete
+from kubi.controllers.podviews import PodView, PodViews
 from kubi.controllers.replicaset_status import (
     calculate_status,
+    count_views,
     desired_replicas,
     status_unchanged,
     with_observed_generation,
@@ -127,6 +129,9 @@ class ReplicaSetController(QueueController):
         self.pods.on_add(self._pod_added)
         self.pods.on_update(self._pod_updated)
         self.pods.on_delete(self._pod_deleted)
+        self.pods.on_delete(lambda pod: self.views.forget(object_key(pod)))
+        self.views = PodViews()
+        self._selectors: dict[str, tuple[Any, LabelSelector]] = {}
 
     # ---- handlers: map changes to keys
 
@@ -141,6 +146,7 @@ class ReplicaSetController(QueueController):
     def _owner_deleted(self, owner: Obj) -> None:
         key = object_key(owner)
         self.expectations.delete(key)
+        self._selectors.pop(key, None)
         self.queue.add(key)
 
     def _resolve(self, namespace: str, ref: dict[str, Any]) -> Obj | None:
@@ -264,21 +270,24 @@ class ReplicaSetController(QueueController):
         except SelectorParseError as err:
             log.error("%s %s: invalid selector: %s", self.kind.kind, key, err)
             return
-        pods = filter_active_pods(self._candidate_pods(owner))
-        pods, errors = await claim_pods(
-            pods, owner=owner, controller_ref=self._controller_ref(owner), selector=selector,
+        kept, others = self._candidates(owner, selector)
+        adopted, errors = await claim_pods(
+            others, owner=owner, controller_ref=self._controller_ref(owner), selector=selector,
             recheck_owner=lambda: self.client.get(self.kind.resource, owner["metadata"]["name"],
                                                   owner["metadata"]["namespace"]),
             patch=lambda pod, body: self.pod_control.patch_pod(
                 pod["metadata"]["namespace"], pod["metadata"]["name"], body))
         if errors:
             raise errors[0]
+        views = kept + [self.views.get(object_key(pod), pod) for pod in adopted]
+        pods = [view.pod for view in views]
 
         manage_error: Exception | None = None
         if needs_sync and not owner["metadata"].get("deletionTimestamp"):
             manage_error = await self._manage_replicas(key, owner, pods)
         now = time.time()
-        status = calculate_status(owner, pods, manage_error, now)
+        status = calculate_status(owner, pods, manage_error, now,
+                                  counts=count_views(owner, views, now))
         updated = await self._update_status(owner, status)
         min_ready = int((updated.get("spec") or {}).get("minReadySeconds") or 0)
         new_status = updated.get("status") or {}
@@ -295,12 +304,38 @@ class ReplicaSetController(QueueController):
     def _controller_ref(self, owner: Obj) -> dict[str, Any]:
         return new_controller_ref(owner, api_version=self.kind.api_version, kind=self.kind.kind)
 
-    def _candidate_pods(self, owner: Obj) -> list[Obj]:
-        """Pods it controls plus orphans in its namespace; others' pods are never claimable."""
+    def _selector(self, key: str, owner: Obj) -> LabelSelector:
+        """The owner's parsed selector, the same object for as long as it is unchanged
+        (the pod views remember their match per selector object)."""
+        raw = (owner.get("spec") or {}).get("selector")
+        cached = self._selectors.get(key)
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        selector = self.kind.selector(owner)
+        self._selectors[key] = (raw, selector)
+        return selector
+
+    def _candidates(self, owner: Obj, selector: LabelSelector) -> tuple[list[PodView], list[Obj]]:
+        """The active pods it controls whose labels it selects (kept as they are), and
+        the rest to claim: its own that no longer match, and the orphans in its
+        namespace. Others' pods are never claimable."""
         namespace = owner["metadata"].get("namespace", "")
-        owned = [pod for pod in self.pods.by_index(CONTROLLER_UID_INDEX, owner["metadata"]["uid"])
-                 if pod["metadata"].get("namespace", "") == namespace]
-        return owned + self.pods.by_index(ORPHANS_INDEX, namespace)
+        kept: list[PodView] = []
+        others: list[Obj] = []
+        for key, pod in self.pods.items_by_index(CONTROLLER_UID_INDEX, owner["metadata"]["uid"]):
+            if pod["metadata"].get("namespace", "") != namespace:
+                continue
+            view = self.views.get(key, pod)
+            if not view.active:
+                continue
+            if view.matches(selector):
+                kept.append(view)
+            else:
+                others.append(pod)
+        for key, pod in self.pods.items_by_index(ORPHANS_INDEX, namespace):
+            if self.views.get(key, pod).active:
+                others.append(pod)
+        return kept, others
 
     async def _manage_replicas(self, key: str, owner: Obj, pods: list[Obj]) -> Exception | None:
         diff = len(pods) - desired_replicas(owner)

@@ -12,10 +12,11 @@ is upstream's steady-state test that lets a sync skip the status write.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from kubi.api.meta import format_time
 from kubi.controllers.podutil import is_pod_available, is_pod_ready
+from kubi.controllers.podviews import PodView
 
 REPLICA_FAILURE = "ReplicaFailure"
 
@@ -57,13 +58,19 @@ def remove_condition(status: dict[str, Any], cond_type: str) -> None:
         status.pop("conditions", None)
 
 
-def calculate_status(obj: dict[str, Any], pods: Sequence[dict[str, Any]],
-                     manage_error: Exception | None, now: float) -> dict[str, Any]:
+class Counts(NamedTuple):
+    fully_labeled: int
+    ready: int
+    available: int
+
+
+def _template_labels(spec: dict[str, Any]) -> dict[str, str]:
+    return ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+
+
+def count_pods(obj: dict[str, Any], pods: Sequence[dict[str, Any]], now: float) -> Counts:
     spec = obj.get("spec") or {}
-    status: dict[str, Any] = dict(obj.get("status") or {})
-    if "conditions" in status:
-        status["conditions"] = list(status["conditions"])
-    template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    template_labels = _template_labels(spec)
     min_ready = int(spec.get("minReadySeconds") or 0)
     fully_labeled = ready = available = 0
     for pod in pods:
@@ -73,6 +80,33 @@ def calculate_status(obj: dict[str, Any], pods: Sequence[dict[str, Any]],
             ready += 1
             if is_pod_available(pod, min_ready, now):
                 available += 1
+    return Counts(fully_labeled, ready, available)
+
+
+def count_views(obj: dict[str, Any], views: Sequence[PodView], now: float) -> Counts:
+    """count_pods, from what the pod views already know."""
+    spec = obj.get("spec") or {}
+    template_labels = _template_labels(spec)
+    min_ready = int(spec.get("minReadySeconds") or 0)
+    fully_labeled = ready = available = 0
+    for view in views:
+        if view.fully_labeled(template_labels):
+            fully_labeled += 1
+        if view.ready:
+            ready += 1
+            if view.available(min_ready, now):
+                available += 1
+    return Counts(fully_labeled, ready, available)
+
+
+def calculate_status(obj: dict[str, Any], pods: Sequence[dict[str, Any]],
+                     manage_error: Exception | None, now: float,
+                     counts: Counts | None = None) -> dict[str, Any]:
+    """The status for `obj` owning `pods` (`counts` when the caller has them)."""
+    status: dict[str, Any] = dict(obj.get("status") or {})
+    if "conditions" in status:
+        status["conditions"] = list(status["conditions"])
+    fully_labeled, ready, available = counts or count_pods(obj, pods, now)
 
     failure = get_condition(status, REPLICA_FAILURE)
     if manage_error is not None and failure is None:
