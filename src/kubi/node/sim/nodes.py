@@ -10,6 +10,13 @@ every node; the pod lifecycle (`SimPodLifecycle`) and the status writer
 registered, as a kubelet does: their Leases expire and the cluster sees them
 fail.
 
+Containers take `start_delay` (1 s) to start and `stop_delay` (1 s, or the
+pod's grace period when shorter) to stop. A pod that vanished the moment it
+was deleted would race clients that wait for its deletion: kubectl 1.32 and
+1.33 list the pod after their DELETE and watch from that list, and when a
+StatefulSet has already re-created the pod under the same name by then, they
+wait forever for a deletion they missed.
+
 A single node fails on demand, from outside the process: annotating its Node
 with `kubi.dev/sim-stopped: "true"` silences it as `stop_node` does (no Lease
 renewals, no status reports, no pod changes), and removing the annotation (or
@@ -135,13 +142,16 @@ def node_reference(name: str) -> dict[str, str]:
     return {"kind": "Node", "name": name, "uid": name}
 
 
+STOP_DELAY = 1.0
+
+
 class SimNodes:
     def __init__(self, client: Client, *, count: int, prefix: str = "sim-node-",
                  cpu: str = "32", memory: str = "256Gi", pods: int = 110,
                  ephemeral_storage: str = "100Gi", heartbeat: float = 10.0,
                  status_report: float = STATUS_REPORT_INTERVAL,
                  lease_duration: int = LEASE_DURATION, start_delay: float = 1.0,
-                 stop_delay: float = 0.0, probe_delay: ProbeDelay = default_probe_delay,
+                 stop_delay: float = STOP_DELAY, probe_delay: ProbeDelay = default_probe_delay,
                  status_workers: int = 64, events: EventBroadcaster | None = None) -> None:
         self.client = client
         self.names = [f"{prefix}{i}" for i in range(count)]
