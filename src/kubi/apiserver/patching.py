@@ -87,8 +87,10 @@ def patch_resource_version(patch: object) -> str | None:
     return None
 
 
-def apply_patch(rt: ResourceType, content_type: str, current: dict, patch: object) -> dict:
-    """`current` (the caller's own copy, which this may change) with `patch` applied."""
+def apply_patch(rt: ResourceType, content_type: str, current: dict, patch: object,
+                own_patch: bool = False) -> dict:
+    """`current` (the caller's own copy, which this may change) with `patch` applied;
+    with `own_patch` the patch is the caller's to spend too."""
     node = schema.for_kind(rt.group, rt.version, rt.kind)
     try:
         if content_type == JSON_PATCH:
@@ -96,7 +98,8 @@ def apply_patch(rt: ResourceType, content_type: str, current: dict, patch: objec
         elif content_type == MERGE_PATCH:
             result = mergepatch.apply_merge_patch(current, patch, in_place=True)
         else:
-            result = strategic.apply_strategic_merge_patch(current, patch, node, in_place=True)
+            result = strategic.apply_strategic_merge_patch(current, patch, node, in_place=True,
+                                                           own_patch=own_patch)
     except PatchError as exc:
         raise patch_status(exc) from None
     if not isinstance(result, dict):

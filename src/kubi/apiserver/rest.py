@@ -352,8 +352,13 @@ class Registry:
 
         touched = patching.touched_fields(content_type, patch)
 
+        unspent = [patch]
+
         def apply(current: dict) -> dict:
-            result = patching.apply_patch(rt, content_type, current, patch)
+            # The parsed patch serves the first attempt; a retry after a lost
+            # race parses the body again, as applying consumes the patch.
+            own = unspent.pop() if unspent else patching.parse_patch(content_type, body)
+            result = patching.apply_patch(rt, content_type, current, own, own_patch=True)
             patching.check_patched(rt, result, opts.field_validation, opts.warnings, touched)
             return result
 

@@ -36,9 +36,10 @@ __all__ = [
 
 
 def apply_strategic_merge_patch(doc: Any, patch: Any, node: Node | None, *,
-                                in_place: bool = False) -> Any:
+                                in_place: bool = False, own_patch: bool = False) -> Any:
     """`doc` with `patch` applied; `node` is the schema of the document's kind.
-    With `in_place`, `doc` is the caller's own copy and may be changed."""
+    With `in_place`, `doc` is the caller's own copy and may be changed; with
+    `own_patch`, so may `patch` (applying consumes its directives)."""
     if not isinstance(patch, dict):
         raise bad_request(BAD_JSON_DOC)
     if node is None:
@@ -46,4 +47,4 @@ def apply_strategic_merge_patch(doc: Any, patch: Any, node: Node | None, *,
     if doc is not None and not isinstance(doc, dict):
         raise bad_request(BAD_JSON_DOC)
     target = (doc if in_place else copy_json(doc)) or {}
-    return merge_map(target, copy_json(patch), node, APPLYING)
+    return merge_map(target, patch if own_patch else copy_json(patch), node, APPLYING)
