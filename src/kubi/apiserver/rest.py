@@ -323,7 +323,10 @@ class Registry:
             _check_finalizers_only_shrink(rt, old, new)
         if track is not None:
             track(old, new)
-        else:
+        elif subresource != "binding":
+            # Upstream binds through storage directly: the pod's managedFields
+            # stay as they were (nobody is recorded owning nodeName or the
+            # PodScheduled condition).
             self._track_fields(rt, old, new, opts, operation, subresource)
         if _same(old, new):
             return None
