@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 # writers of one object all succeed (upstream retries without a bound).
 _MAX_RETRIES = 1000
 
+# How many names a create with generateName tries before AlreadyExists.
+_NAME_GENERATION_ATTEMPTS = 8
+
 # Namespaces that always exist and may not be deleted.
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -117,7 +120,8 @@ class Registry:
         if not isinstance(md, dict):
             raise BadRequest("metadata must be an object")
         self._set_namespace(rt, namespace, md)
-        if not md.get("name") and md.get("generateName"):
+        generated = not md.get("name") and bool(md.get("generateName"))
+        if generated:
             md["name"] = meta.generate_name(md["generateName"])
         if rt.namespaced:
             self._check_namespace_open(md.get("namespace", ""), rt, md.get("name", ""))
@@ -150,13 +154,21 @@ class Registry:
             if rt.kind == "Service":
                 self.services.release(obj)
             return Entry(obj, 0)
-        key = rt.key(md.get("namespace", ""), md["name"])
-        try:
-            rev = await self.store.create(key, self._encode(key, obj))
-        except KeyExistsError:
-            if rt.kind == "Service":
-                self.services.release(obj)
-            raise AlreadyExists(rt.plural, md["name"], rt.group) from None
+        # A name made from generateName that is taken already is made again, up
+        # to eight attempts in all, as upstream's API server does since 1.31.
+        attempts = _NAME_GENERATION_ATTEMPTS if generated else 1
+        for attempt in range(attempts):
+            key = rt.key(md.get("namespace", ""), md["name"])
+            try:
+                rev = await self.store.create(key, self._encode(key, obj))
+                break
+            except KeyExistsError:
+                if attempt + 1 < attempts:
+                    md["name"] = meta.generate_name(md["generateName"])
+                    continue
+                if rt.kind == "Service":
+                    self.services.release(obj)
+                raise AlreadyExists(rt.plural, md["name"], rt.group) from None
         return await self._settled(rt, md.get("namespace", ""), md["name"], rev)
 
     # ---------------------------------------------------------------- update
