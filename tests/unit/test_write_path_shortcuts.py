@@ -4,11 +4,24 @@ from a stored object without re-encoding."""
 
 from __future__ import annotations
 
-import orjson
+from pathlib import Path
 
+import orjson
+import pytest
+
+from kubi.api.errors import StatusError
 from kubi.api.managed.entries import decode, encode
-from kubi.apiserver.patching import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, touched_fields
-from kubi.client.client import RecentEvents
+from kubi.apiserver.patching import (
+    JSON_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_PATCH,
+    touched_fields,
+    touched_subfields,
+)
+from kubi.client.client import RecentEvents, Resource
+from tests.unit.apiserver_fixtures import admin_client
+
+PODS = Resource("", "v1", "pods", True, "Pod")
 
 
 def test_merge_style_patches_touch_their_top_level_keys() -> None:
@@ -35,6 +48,18 @@ def test_json_patch_touches_the_first_step_of_each_path() -> None:
     assert touched_fields(JSON_PATCH, ["not an op"]) is None
 
 
+def test_merge_style_patches_touch_the_keys_of_the_maps_they_patch() -> None:
+    patch = {"metadata": {"uid": "u"},
+             "status": {"$setElementOrder/conditions": [], "conditions": [], "phase": "Running"},
+             "spec": {"$retainKeys": ["a"], "a": 1},
+             "data": None, "$patch": "merge"}
+    assert touched_subfields(STRATEGIC_PATCH, patch) == {
+        "metadata": {"uid"}, "status": {"conditions", "phase"}}
+    assert touched_subfields(MERGE_PATCH, {"spec": {"replicas": 2}, "x": [1]}) == {
+        "spec": {"replicas"}}
+    assert touched_subfields(JSON_PATCH, [{"op": "add", "path": "/spec/x", "value": 1}]) == {}
+
+
 def test_identical_watch_lines_decode_once() -> None:
     recent = RecentEvents(capacity=2)
     line = b'{"type":"ADDED","object":{"metadata":{"name":"a"}}}'
@@ -55,3 +80,30 @@ def test_stored_managed_fields_encode_to_themselves() -> None:
     out = encode(decode(raw, stored=True))
     assert out == stored
     assert out[0]["fieldsV1"] is raw[0]["fieldsV1"]
+
+
+async def test_a_narrowed_check_still_refuses_what_the_patch_brings(tmp_path: Path) -> None:
+    """A status patch is checked only where it writes, and that is enough."""
+    async with admin_client(tmp_path) as api:
+        await api.create(PODS, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                                "spec": {"containers": [{"name": "c", "image": "i"}]}},
+                         "default")
+        with pytest.raises(StatusError) as unknown:
+            await api.request(
+                "PATCH", "/api/v1/namespaces/default/pods/p/status?fieldValidation=Strict",
+                body={"status": {"bogus": 1, "phase": "Running"}},
+                content_type="application/strategic-merge-patch+json")
+        assert unknown.value.code == 400
+        assert 'unknown field "status.bogus"' in str(unknown.value)
+        with pytest.raises(StatusError) as wrong:
+            await api.patch(PODS, "p", {"status": {"startTime": "yesterday"}}, "default",
+                            patch_type="strategic", subresource="status")
+        assert wrong.value.code == 400
+        assert 'parsing time "yesterday"' in str(wrong.value)
+        # Fields the patch names but leaves empty are dropped, the rest stays.
+        done = await api.patch(PODS, "p", {"status": {"phase": "Running", "conditions": []},
+                                           "metadata": {"labels": {"a": "b"}}},
+                               "default", patch_type="strategic", subresource="status")
+        assert done["status"]["phase"] == "Running"
+        assert "conditions" not in done["status"]
+        assert done["status"]["qosClass"] == "BestEffort"

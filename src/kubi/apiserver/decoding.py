@@ -103,7 +103,7 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
 
 def check_fields(
     rt: ResourceType, obj: dict, field_validation: str, warnings: list[str],
-    only: frozenset[str] | None = None,
+    only: frozenset[str] | None = None, within: dict[str, frozenset[str]] | None = None,
 ) -> None:
     """Apply the schema to a decoded write body, in place.
 
@@ -111,17 +111,28 @@ def check_fields(
     warning under Warn and silently dropped under Ignore; they are never stored.
     Empty optional maps and lists are dropped, as upstream's decoding does.
     With `only`, the top-level fields outside it are skipped: they are known
-    to be as stored, so they passed these checks already.
+    to be as stored, so they passed these checks already; `within` narrows a
+    top-level map further, to the fields it names.
     """
     node = schema.for_kind(rt.group, rt.version, rt.kind)
     if node is None:
         return
     if only is not None:
         checked = [k for k in obj if k in only or k in ("apiVersion", "kind")]
-        view = {k: obj[k] for k in checked}
+        parts = {k: names for k, names in (within or {}).items()
+                 if k in checked and type(obj[k]) is dict}
+        view = {k: ({n: obj[k][n] for n in obj[k] if n in parts[k]} if k in parts else obj[k])
+                for k in checked}
         _check_fields(rt, node, view, field_validation, warnings)
         for key in checked:
-            if key in view:
+            if key in parts:
+                whole, part = obj[key], view.get(key) or {}
+                for name in parts[key]:
+                    if name in part:
+                        whole[name] = part[name]
+                    else:
+                        whole.pop(name, None)  # dropped as empty or unknown
+            elif key in view:
                 obj[key] = view[key]
             else:
                 del obj[key]  # dropped as empty or unknown

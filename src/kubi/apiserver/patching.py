@@ -115,12 +115,39 @@ def patch_status(exc: PatchError) -> StatusError:
     return StatusError(exc.code, _REASONS.get(exc.code, ""), exc.message)
 
 
+def touched_subfields(content_type: str, patch: object) -> dict[str, frozenset[str]]:
+    """For a merge-style patch, the fields it can change one level down: for each
+    top-level map it patches key by key, the keys it names there (a strategic
+    directive names the field after its '/'). A top-level field missing here may
+    change anywhere below it (a whole-map directive, a list, a JSON patch)."""
+    if content_type == JSON_PATCH or not isinstance(patch, dict):
+        return {}
+    out: dict[str, frozenset[str]] = {}
+    for key, value in patch.items():
+        if key.startswith("$") or type(value) is not dict:
+            continue
+        names: set[str] = set()
+        for sub in value:
+            if sub.startswith("$"):
+                _, slash, field = sub.partition("/")
+                if not slash:
+                    break  # $patch or $retainKeys on the whole map
+                names.add(field)
+            else:
+                names.add(sub)
+        else:
+            out[key] = frozenset(names)
+    return out
+
+
 def check_patched(rt: ResourceType, obj: dict, validation: str, warnings: list[str],
-                  touched: frozenset[str] | None = None) -> None:
+                  touched: frozenset[str] | None = None,
+                  within: dict[str, frozenset[str]] | None = None) -> None:
     """Apply the schema to a patched object; with `touched` (the top-level fields
-    the patch could change), only those are checked: the rest is as stored,
-    and was checked when it was written."""
-    decoding.check_fields(rt, obj, validation, warnings, touched)
+    the patch could change), only those are checked, and of those in `within`
+    only the fields named there: the rest is as stored, and was checked when it
+    was written."""
+    decoding.check_fields(rt, obj, validation, warnings, touched, within)
 
 
 def track_update(

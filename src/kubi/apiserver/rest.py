@@ -366,6 +366,7 @@ class Registry:
         precondition = patching.patch_resource_version(patch)
 
         touched = patching.touched_fields(content_type, patch)
+        within = patching.touched_subfields(content_type, patch)
 
         unspent = [patch]
 
@@ -374,7 +375,8 @@ class Registry:
             # race parses the body again, as applying consumes the patch.
             own = unspent.pop() if unspent else patching.parse_patch(content_type, body)
             result = patching.apply_patch(rt, content_type, current, own, own_patch=True)
-            patching.check_patched(rt, result, opts.field_validation, opts.warnings, touched)
+            patching.check_patched(rt, result, opts.field_validation, opts.warnings, touched,
+                                   within)
             return result
 
         entry = await self.update_with(
