@@ -344,8 +344,25 @@ def interleave(server_only: list[Any], from_patch: list[Any], server_order: list
     return out
 
 
+def _already_ordered(items: list[Any], order: list[Any], merge_key: str, maps: bool) -> bool:
+    """`items` name exactly the entries of `order`, in its order (the usual case of
+    a patch that lists the whole list in the order the server keeps it)."""
+    if len(items) != len(order):
+        return False
+    if not maps:
+        return all(same(a, b) for a, b in zip(items, order, strict=True))
+    for item, wanted in zip(items, order, strict=True):
+        if type(item) is not dict or type(wanted) is not dict or DIRECTIVE in item \
+                or merge_key not in item or merge_key not in wanted \
+                or not same(item[merge_key], wanted[merge_key]):
+            return False
+    return True
+
+
 def normalize_order(from_patch: list[Any], server_only: list[Any], patch_order: list[Any],
                     server_order: list[Any], merge_key: str, maps: bool) -> list[Any]:
+    if not server_only and _already_ordered(from_patch, patch_order, merge_key, maps):
+        return list(from_patch)
     from_patch = sort_by_order(from_patch, patch_order, merge_key, maps)
     server_only = sort_by_order(server_only, server_order, merge_key, maps)
     return interleave(server_only, from_patch, server_order, merge_key, maps)
