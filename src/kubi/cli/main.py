@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from kubi import __version__
+from kubi import __version__, gctune
 
 
 def default_data_dir() -> Path:
@@ -75,6 +75,9 @@ def _setup_logging(data_dir: Path, verbose: int) -> None:
 @click.version_option(__version__, prog_name="kubi")
 def main() -> None:
     """kubi: a Kubernetes-compatible cluster in Python."""
+    # Every kubi process that runs for long holds the cluster's objects in
+    # memory: collect cycles among young objects only (see kubi.gctune).
+    gctune.tune()
 
 
 @main.command()
