@@ -15,8 +15,9 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
-import os
 from pathlib import Path
+
+from kubi.node.runtime.host.state import write_json
 
 
 class AddressesExhausted(Exception):
@@ -70,11 +71,12 @@ class Ipam:
         return self._allocations
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f"{self.path}.tmp"
-        with open(tmp, "w") as f:
-            f.write(json.dumps({"allocations": self._allocations, "last": self._last}))
-        os.replace(tmp, self.path)
+        data = {"allocations": self._allocations, "last": self._last}
+        try:
+            write_json(self.path, data)
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(self.path, data)
 
     def allocate(self, owner: str) -> str:
         """The owner's address, allocating one on the first call."""

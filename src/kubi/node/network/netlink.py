@@ -178,12 +178,16 @@ class Netlink:
         return True
 
 
+# The loopback device of a new network namespace is always its first.
+LOOPBACK_INDEX = 1
+
+
 def wire_pod(node: Netlink, *, bridge_index: int, host_veth: str, interface: str,
              address: str, prefix_length: int, gateway: str) -> None:
     """Wire the network namespace the calling thread is in, a fresh one: a veth
     pair with `interface` here and `host_veth` on the node's bridge (through
     `node`, a socket of the node's namespace), the address on `interface`,
-    both ends up, and the default route via `gateway`."""
+    both ends up, the default route via `gateway`, and the loopback up."""
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         node.add_veth(host_veth, interface, own, bridge_index)
@@ -196,4 +200,5 @@ def wire_pod(node: Netlink, *, bridge_index: int, host_veth: str, interface: str
                                                                      prefix_length)),
             (RTM_NEWLINK, 0, ifinfo(index, IFF_UP, IFF_UP)),
             (RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, default_route_request(index, gateway)),
+            (RTM_NEWLINK, 0, ifinfo(LOOPBACK_INDEX, IFF_UP, IFF_UP)),
         ])

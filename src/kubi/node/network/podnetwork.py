@@ -28,7 +28,6 @@ blackhole routes carry a metric of this network's own for the same reason.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import ipaddress
 import socket
@@ -64,7 +63,9 @@ class PodInterface:
     interface: str = POD_INTERFACE
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"ip": self.ip, "host_veth": self.host_veth, "gateway": self.gateway,
+                "prefix_length": self.prefix_length, "bridge": self.bridge,
+                "interface": self.interface}
 
 
 def host_veth_name(sandbox_id: str) -> str:

@@ -7,6 +7,10 @@ tree, controllers enabled through `cgroup.subtree_control`) and v1 (a tree
 per controller: memory, cpu and pids here). The memory group also tells,
 after the fact, whether the kernel's OOM killer struck (`oom_kill` in
 memory.events or memory.oom_control), which is how OOMKilled is reported.
+
+Paths are plain strings joined by hand: each pod's shim makes its
+containers' groups in a fresh fork, where every module it touches for the
+first time (pathlib is a large one) costs copied pages.
 """
 
 from __future__ import annotations
@@ -15,30 +19,57 @@ import contextlib
 import os
 import signal
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-CGROUP_MOUNT = Path("/sys/fs/cgroup")
+if TYPE_CHECKING:
+    from pathlib import Path
+
+CGROUP_MOUNT = "/sys/fs/cgroup"
 CFS_PERIOD_US = 100_000
 # The kernel refuses quotas below 1 ms.
 MIN_CFS_QUOTA_US = 1_000
 _V1_CONTROLLERS = ("memory", "cpu", "pids")
 
 
-def _write(path: Path, value: str) -> None:
-    with open(path, "w") as f:
-        f.write(value)
+def _write(path: str, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
 
 
-def _write_if_present(path: Path, value: str) -> None:
+def _read(path: str) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode()
+
+
+def _write_if_present(path: str, value: str) -> None:
     """Set a controller file; absent when the machine lacks (or does not
     delegate) that controller, in which case the limit is not applied."""
-    if path.exists():
+    with contextlib.suppress(FileNotFoundError):
         _write(path, value)
 
 
-def _read_counter(path: Path, key: str) -> int:
+def _mkdirs(path: str) -> None:
+    """`os.makedirs(path, exist_ok=True)`, in one call when the parent exists."""
     try:
-        text = path.read_text()
+        os.mkdir(path)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(path, exist_ok=True)
+
+
+def _read_counter(path: str, key: str) -> int:
+    try:
+        text = _read(path)
     except OSError:
         return 0
     for line in text.splitlines():
@@ -53,32 +84,44 @@ def cpu_quota_us(millis: int, period_us: int = CFS_PERIOD_US) -> int:
     return max(MIN_CFS_QUOTA_US, millis * period_us // 1000)
 
 
+_HIERARCHIES: dict[str, tuple[bool, list[str]]] = {}
+
+
+def hierarchies(mount: str = CGROUP_MOUNT) -> tuple[bool, list[str]]:
+    """Whether `mount` holds cgroup v2, and the directories of its hierarchies
+    (the mount itself, or one per v1 controller kubi uses). Looked up once per
+    process: they do not move, and the launcher looks before it forks any
+    pod's shim, which then need not."""
+    found = _HIERARCHIES.get(mount)
+    if found is None:
+        v2 = os.path.exists(f"{mount}/cgroup.controllers")
+        bases = [mount] if v2 else [f"{mount}/{c}" for c in _V1_CONTROLLERS
+                                    if os.path.isdir(f"{mount}/{c}")]
+        found = _HIERARCHIES[mount] = (v2, bases)
+    return found
+
+
 class Cgroups:
     """The cgroup directories of one kubi installation (one `root` name)."""
 
-    def __init__(self, root: str = "kubi", mount: Path = CGROUP_MOUNT) -> None:
+    def __init__(self, root: str = "kubi", mount: str | Path = CGROUP_MOUNT) -> None:
         self.root = root
-        self.mount = mount
-        self.v2 = (mount / "cgroup.controllers").exists()
-        # The hierarchies' mount points, looked up once: they do not move.
-        self._base_dirs = ([mount] if self.v2 else
-                           [mount / c for c in _V1_CONTROLLERS if (mount / c).is_dir()])
+        self.mount = str(mount)
+        self.v2, self._base_dirs = hierarchies(self.mount)
+        self._memory_base = (self.mount if self.v2 else
+                             next((b for b in self._base_dirs if b.endswith("/memory")), None))
         self.available = os.geteuid() == 0 and bool(self._base_dirs)
 
     # ---- paths ---------------------------------------------------------------------
 
-    def _bases(self) -> list[Path]:
-        return self._base_dirs
-
-    def dirs(self, relative: str) -> list[Path]:
+    def dirs(self, relative: str) -> list[str]:
         """The directories of group `relative` (below the root), one per hierarchy."""
-        return [base / self.root / relative for base in self._bases()]
+        return [f"{base}/{self.root}/{relative}" for base in self._base_dirs]
 
-    def _memory_dir(self, relative: str) -> Path | None:
-        if self.v2:
-            return self.mount / self.root / relative
-        base = self.mount / "memory"
-        return base / self.root / relative if base.is_dir() else None
+    def _memory_dir(self, relative: str) -> str | None:
+        if self._memory_base is None:
+            return None
+        return f"{self._memory_base}/{self.root}/{relative}"
 
     def join_files(self, relative: str) -> list[str]:
         """The files a single-threaded process writes "0" into to join the group.
@@ -89,7 +132,7 @@ class Cgroups:
         (10 ms and more; cgroup.procs costs that on each start). For a process
         of one thread the result is the same. v2 moves only whole processes."""
         name = "cgroup.procs" if self.v2 else "tasks"
-        return [str(d / name) for d in self.dirs(relative)]
+        return [f"{d}/{name}" for d in self.dirs(relative)]
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -100,7 +143,7 @@ class Cgroups:
         if self.v2:
             self._enable_v2_controllers(relative)
         for d in self.dirs(relative):
-            d.mkdir(parents=True, exist_ok=True)
+            _mkdirs(d)
         if memory_limit:
             self._set_memory(relative, memory_limit)
         if cpu_millis:
@@ -108,45 +151,46 @@ class Cgroups:
 
     def _enable_v2_controllers(self, relative: str) -> None:
         # v2 only offers a controller to a group whose parent delegates it.
-        wanted = set((self.mount / "cgroup.controllers").read_text().split())
+        wanted = set(_read(f"{self.mount}/cgroup.controllers").split())
         wanted &= {"memory", "cpu", "pids"}
-        parts = [self.root, *Path(relative).parts]
+        parts = [self.root, *(p for p in relative.split("/") if p)]
         current = self.mount
         for part in parts:
-            enabled = set((current / "cgroup.subtree_control").read_text().split())
+            enabled = set(_read(f"{current}/cgroup.subtree_control").split())
             missing = wanted - enabled
             if missing:
                 with contextlib.suppress(OSError):
-                    _write(current / "cgroup.subtree_control",
+                    _write(f"{current}/cgroup.subtree_control",
                            " ".join(f"+{c}" for c in sorted(missing)))
-            current = current / part
-            current.mkdir(exist_ok=True)
+            current = f"{current}/{part}"
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(current)
 
     def _set_memory(self, relative: str, limit: int) -> None:
         d = self._memory_dir(relative)
         if d is None:
             return
         if self.v2:
-            _write_if_present(d / "memory.max", str(limit))
+            _write_if_present(f"{d}/memory.max", str(limit))
             with contextlib.suppress(OSError):
-                _write_if_present(d / "memory.swap.max", "0")
+                _write_if_present(f"{d}/memory.swap.max", "0")
             return
-        _write_if_present(d / "memory.limit_in_bytes", str(limit))
+        _write_if_present(f"{d}/memory.limit_in_bytes", str(limit))
         # Without swap accounting this file is absent; with it, no swapping either,
         # as the kubelet's default NoSwap behaviour.
         with contextlib.suppress(OSError):
-            _write(d / "memory.memsw.limit_in_bytes", str(limit))
+            _write(f"{d}/memory.memsw.limit_in_bytes", str(limit))
 
     def _set_cpu(self, relative: str, millis: int) -> None:
         quota = cpu_quota_us(millis)
         if self.v2:
-            _write_if_present(self.mount / self.root / relative / "cpu.max",
+            _write_if_present(f"{self.mount}/{self.root}/{relative}/cpu.max",
                               f"{quota} {CFS_PERIOD_US}")
             return
-        d = self.mount / "cpu" / self.root / relative
-        if d.is_dir():
-            _write(d / "cpu.cfs_period_us", str(CFS_PERIOD_US))
-            _write(d / "cpu.cfs_quota_us", str(quota))
+        d = f"{self.mount}/cpu/{self.root}/{relative}"
+        if os.path.isdir(d):
+            _write(f"{d}/cpu.cfs_period_us", str(CFS_PERIOD_US))
+            _write(f"{d}/cpu.cfs_quota_us", str(quota))
 
     def oom_kills(self, relative: str) -> int:
         """How many processes of the group the OOM killer has killed."""
@@ -154,8 +198,8 @@ class Cgroups:
         if d is None:
             return 0
         if self.v2:
-            return _read_counter(d / "memory.events", "oom_kill")
-        return _read_counter(d / "memory.oom_control", "oom_kill")
+            return _read_counter(f"{d}/memory.events", "oom_kill")
+        return _read_counter(f"{d}/memory.oom_control", "oom_kill")
 
     def members(self, relative: str) -> set[int]:
         """The group's processes as cgroup.procs lists them, in our PID namespace's
@@ -164,7 +208,7 @@ class Cgroups:
         found: set[int] = set()
         for d in self.dirs(relative):
             with contextlib.suppress(OSError):
-                found.update(int(p) for p in (d / "cgroup.procs").read_text().split())
+                found.update(int(p) for p in _read(f"{d}/cgroup.procs").split())
         return found
 
     def kill_all(self, relative: str, timeout: float = 5.0) -> None:
@@ -185,38 +229,39 @@ class Cgroups:
         if not self.available:
             return
         self.kill_all(relative)
-        for base in self._bases():
-            self._remove_tree(base / self.root / relative)
+        for d in self.dirs(relative):
+            self._remove_tree(d)
 
     def remove_if_empty(self, relative: str) -> None:
         """Remove the group if no process or child group is left in it."""
         if not self.available:
             return
-        for base in self._bases():
+        for d in self.dirs(relative):
             with contextlib.suppress(OSError):
-                (base / self.root / relative).rmdir()
+                os.rmdir(d)
 
-    def _remove_tree(self, d: Path) -> None:
-        if not d.is_dir():
+    def _remove_tree(self, d: str) -> None:
+        try:
+            children = [e.path for e in os.scandir(d) if e.is_dir(follow_symlinks=False)]
+        except (FileNotFoundError, NotADirectoryError):
             return
-        for child in d.iterdir():
-            if child.is_dir():
-                self._remove_tree(child)
+        for child in children:
+            self._remove_tree(child)
         with contextlib.suppress(OSError):
-            d.rmdir()
+            os.rmdir(d)
 
     def remove_root(self) -> None:
         """Kill everything below the root group and remove the whole subtree."""
         if not self.available:
             return
-        for base in self._bases():
-            top = base / self.root
-            if not top.is_dir():
+        for base in self._base_dirs:
+            top = f"{base}/{self.root}"
+            if not os.path.isdir(top):
                 continue
-            for d in sorted((p for p in top.rglob("*") if p.is_dir()),
-                            key=lambda p: len(p.parts), reverse=True):
-                self.kill_all(str(d.relative_to(top)))
+            # Deepest groups first: a group is removable once its children are gone.
+            for d, _, _ in sorted(os.walk(top), key=lambda entry: entry[0].count("/"),
+                                  reverse=True):
+                if d != top:
+                    self.kill_all(os.path.relpath(d, top))
                 with contextlib.suppress(OSError):
-                    d.rmdir()
-            with contextlib.suppress(OSError):
-                top.rmdir()
+                    os.rmdir(d)

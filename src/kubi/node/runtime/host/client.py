@@ -63,7 +63,7 @@ class LauncherClient:
             # -S: no site-packages (it needs none), a smaller process to fork.
             return subprocess.Popen(
                 [sys.executable, "-S", "-m", "kubi.node.runtime.host.launcher",
-                 str(self.state_dir)],
+                 str(self.state_dir), "@" + self.address[1:], "@" + self.holder_address[1:]],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 start_new_session=True, env=env, close_fds=True, cwd="/")
 
@@ -86,6 +86,11 @@ class LauncherClient:
 
     async def connect(self, request: dict[str, Any], fds: list[int] | None = None
                       ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        sock = await self._send(request, fds)
+        return await asyncio.open_unix_connection(sock=sock, limit=1 << 20)
+
+    async def _send(self, request: dict[str, Any], fds: list[int] | None) -> socket.socket:
+        """A connection to the launcher that has taken `request`."""
         try:
             return await self._connect(request, fds)
         except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
@@ -96,10 +101,9 @@ class LauncherClient:
         await self.ensure_running()
         return await self._connect(request, fds)
 
-    async def _connect(self, request: dict[str, Any], fds: list[int] | None
-                       ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(self, request: dict[str, Any], fds: list[int] | None) -> socket.socket:
         loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         sock.setblocking(False)
         in_pid_namespace = request.get("op") == "holder" and wants_pid_namespace(request)
         try:
@@ -114,14 +118,16 @@ class LauncherClient:
         except BaseException:
             sock.close()
             raise
-        return await asyncio.open_unix_connection(sock=sock, limit=1 << 20)
+        return sock
 
     async def call(self, request: dict[str, Any], fds: list[int] | None = None) -> dict[str, Any]:
-        reader, writer = await self.connect(request, fds)
+        """Send one request and read its one-line answer (straight from the
+        socket: pods start many at once, and streams cost more per call)."""
+        sock = await self._send(request, fds)
         try:
-            line = await reader.readline()
+            line = await _read_line(sock)
         finally:
-            writer.close()
+            sock.close()
         if not line:
             raise RuntimeError_(f"the host runtime's launcher gave no answer to {request['op']}")
         reply: dict[str, Any] = json.loads(line)
@@ -162,19 +168,26 @@ async def _shim_connection(sandbox_id: str, request: dict[str, Any]) -> socket.s
     return sock
 
 
+async def _read_line(sock: socket.socket) -> bytes:
+    """Read until a newline or the end of the stream; the answers read this
+    way are single lines, nothing follows them."""
+    loop = asyncio.get_running_loop()
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = await loop.sock_recv(sock, 65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 async def shim_start(sandbox_id: str, request: dict[str, Any]
                      ) -> tuple[socket.socket, dict[str, Any]]:
     """Ask the pod's shim to start a container: its answer, and the connection
     it hangs up once the container's exit is recorded."""
-    loop = asyncio.get_running_loop()
     sock = await _shim_connection(sandbox_id, request)
-    data = b""
     try:
-        while not data.endswith(b"\n"):
-            chunk = await loop.sock_recv(sock, 65536)
-            if not chunk:
-                break
-            data += chunk
+        data = await _read_line(sock)
     except BaseException:
         sock.close()
         raise

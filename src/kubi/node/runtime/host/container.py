@@ -18,9 +18,8 @@ import json
 import os
 import pwd
 import signal
+import stat
 import termios
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from kubi.node.runtime.host import linux
@@ -32,24 +31,33 @@ class StartError(Exception):
     """The process could not be started; the message is what users see."""
 
 
-@dataclass
 class ProcessSpec:
-    argv: list[str]
-    env: dict[str, str] = field(default_factory=dict)
-    cwd: str = ""
-    uid: int | None = None
-    gid: int | None = None
-    tty: bool = False
-    # Files to write "0" into to join the container's cgroups (Cgroups.join_files).
-    cgroup_join: list[str] = field(default_factory=list)
-    # Namespaces to join, in this order, from fds the parent opened.
-    join: list[str] = field(default_factory=list)
-    new_mount_ns: bool = False
-    mount_proc: bool = False
-    # Files of the pod bound over node paths: {"/etc/hosts": "<state>/hosts", ...}.
-    pod_files: dict[str, str] = field(default_factory=dict)
-    # Volumes: {"host_path", "container_path", "readonly", "is_file"}.
-    mounts: list[dict[str, Any]] = field(default_factory=list)
+    """The process to start, as requests.process describes it. A plain class:
+    dataclasses would bring inspect, ast and dis into the launcher, whose
+    every fork copies page tables for all it has loaded."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None, cwd: str = "",
+                 uid: int | None = None, gid: int | None = None, tty: bool = False,
+                 cgroup_join: list[str] | None = None, join: list[str] | None = None,
+                 new_mount_ns: bool = False, mount_proc: bool = False,
+                 pod_files: dict[str, str] | None = None,
+                 mounts: list[dict[str, Any]] | None = None) -> None:
+        self.argv = argv
+        self.env = env or {}
+        self.cwd = cwd
+        self.uid = uid
+        self.gid = gid
+        self.tty = tty
+        # Files to write "0" into to join the container's cgroups (Cgroups.join_files).
+        self.cgroup_join = cgroup_join or []
+        # Namespaces to join, in this order, from fds the parent opened.
+        self.join = join or []
+        self.new_mount_ns = new_mount_ns
+        self.mount_proc = mount_proc
+        # Files of the pod bound over node paths: {"/etc/hosts": "<state>/hosts", ...}.
+        self.pod_files = pod_files or {}
+        # Volumes: {"host_path", "container_path", "readonly", "is_file"}.
+        self.mounts = mounts or []
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProcessSpec:
@@ -86,8 +94,13 @@ def resolve_executable(name: str, path: str) -> str:
             raise StartError(f'exec: "{name}": permission denied')
         return name
     for directory in path.split(":"):
-        candidate = os.path.join(directory or ".", name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        # Joined by hand, stat'ed once: this runs in the container's fresh fork.
+        candidate = f"{directory or '.'}/{name}"
+        try:
+            mode = os.stat(candidate).st_mode
+        except OSError:
+            continue
+        if stat.S_ISREG(mode) and os.access(candidate, os.X_OK):
             return candidate
     raise StartError(f'exec: "{name}": executable file not found in $PATH')
 
@@ -155,8 +168,7 @@ def _set_user(spec: ProcessSpec) -> None:
 
 
 def _change_directory(cwd: str, created: list[str]) -> None:
-    cwd = cwd or "/"
-    if not os.path.isdir(cwd):
+    if cwd and not os.path.isdir(cwd):
         _make_mount_point(cwd, False, created)
 
 
@@ -170,9 +182,8 @@ def setup_and_exec(spec: ProcessSpec, ns_fds: dict[str, int], stdio: tuple[int, 
         # hand: every module this fork touches costs it copied pages.
         os.write(report_fd, b'{"pid":' + os.readlink("/proc/self").encode() + b"}\n")
         # Python ignores these two; an exec'd program must start with the defaults.
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        linux.default_signals(signal.SIGPIPE, signal.SIGXFSZ)
+        linux.unblock_signals()
         os.setsid()
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
@@ -215,21 +226,14 @@ def setup_and_exec(spec: ProcessSpec, ns_fds: dict[str, int], stdio: tuple[int, 
         os._exit(127)
 
 
-def read_report(fd: int, on_pid: Callable[[int], None] | None = None) -> dict[str, Any]:
+def read_report(fd: int) -> dict[str, Any]:
     """The parent's side: read until exec closes the pipe. The report holds the
-    child's pid as the node numbers it (handed to `on_pid` as soon as it
-    arrives, before the exec), and an "error" if it could not start."""
-    data = b""
+    child's pid as the node numbers it, and an "error" if it could not start."""
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
     report: dict[str, Any] = {}
-    while True:
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        *lines, data = (data + chunk).split(b"\n")
-        for line in lines:
-            if line.strip():
-                message = json.loads(line)
-                if "pid" in message and on_pid is not None:
-                    on_pid(message["pid"])
-                report.update(message)
+    for line in b"".join(chunks).split(b"\n"):
+        if line.strip():
+            report.update(json.loads(line))
     return report

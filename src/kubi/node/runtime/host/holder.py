@@ -6,16 +6,16 @@ the pod's PID 1 from the start. It binds its socket (in the node's network
 namespace, where the runtime can reach it), mounts the pod's /dev/shm (a
 tmpfs in the sandbox's directory, which containers bind), then unshares
 new network, UTS and IPC namespaces for itself (a hostNetwork pod keeps the
-node's network and UTS, as upstream), sets the hostname, brings up the
-loopback and, given the pod's network (podnetwork.py), wires it: a veth
-pair to the node's bridge, the address and the default route
-(netlink.wire_pod). All of this happens here, in parallel for pods started
-together, rather than in the agent's one event loop. Only then does it
-answer the runtime, with its pid as the node numbers it, and stay as the
-pod's shim (podshim.py): it starts and serves the pod's containers and
-reaps whatever is re-parented to it. Killing the holder ends the PID
-namespace and with it every process inside; its network namespace, and
-the veth pair in it, go too.
+node's network and UTS, as upstream), sets the hostname and, given the
+pod's network (podnetwork.py), wires it: a veth pair to the node's bridge,
+the address, the default route and the loopback (netlink.wire_pod; without
+a network of its own only the loopback is brought up). All of this happens
+here, in parallel for pods started together, rather than in the agent's
+one event loop. Only then does it answer the runtime, with its pid as the
+node numbers it, and stay as the pod's shim (podshim.py): it starts and
+serves the pod's containers and reaps whatever is re-parented to it.
+Killing the holder ends the PID namespace and with it every process
+inside; its network namespace, and the veth pair in it, go too.
 
 There is no mount namespace here: each container builds its own from the
 node's (see container.py), so mounts made on the node after the pod started
@@ -106,12 +106,12 @@ def _make_namespaces(request: dict[str, Any]) -> None:
             linux.unshare(flags)
         if flags & linux.CLONE_NEWUTS and request.get("hostname"):
             socket.sethostname(request["hostname"])
-        if flags & linux.CLONE_NEWNET:
-            loopback_up()
         if node is not None and network:
             wire_pod(node, bridge_index=bridge_index, host_veth=network["host_veth"],
                      interface=network["interface"], address=network["ip"],
                      prefix_length=network["prefix_length"], gateway=network["gateway"])
+        elif flags & linux.CLONE_NEWNET:
+            loopback_up()
     finally:
         if node is not None:
             node.close()

@@ -21,7 +21,8 @@ Its objects are frozen out of the garbage collector once everything is
 imported: a collection in a fork would otherwise write to (and so copy)
 every page of the heap it shares with the launcher.
 
-Run as `python -m kubi.node.runtime.host.launcher <state dir>`.
+Run as `python -m kubi.node.runtime.host.launcher <state dir> @<address>
+@<holder address>` (abstract socket names, see protocol.launcher_address).
 """
 
 from __future__ import annotations
@@ -36,18 +37,18 @@ import socket
 import sys
 from typing import Any, NoReturn
 
-from kubi.node.runtime.host import linux, protocol
+from kubi.node.runtime.host import cgroups, linux, protocol
 from kubi.node.runtime.host.execproc import run_exec
 from kubi.node.runtime.host.holder import run_holder, wants_pid_namespace
 from kubi.node.runtime.host.state import write_json
 
 
 class Launcher:
-    def __init__(self, state_dir: str) -> None:
+    def __init__(self, state_dir: str, address: str, holder_address: str) -> None:
         self.state_dir = state_dir
-        self.listener = _listen(protocol.launcher_address(state_dir))
+        self.listener = _listen(address)
         # Holders connect here: each is forked into a new PID namespace.
-        self.holders = _listen(protocol.holder_address(state_dir))
+        self.holders = _listen(holder_address)
         self.wakeup_r, self.wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         self.selector = selectors.DefaultSelector()
@@ -135,7 +136,8 @@ class Launcher:
         fds: list[int] = []
         try:
             conn.settimeout(5.0)
-            line, fds = protocol.read_line(conn)
+            # Holders are sent no descriptors.
+            line, fds = protocol.read_line(conn, with_fds=not holder)
             request = json.loads(line)
             op = request.get("op")
             conn.settimeout(None)
@@ -157,15 +159,20 @@ class Launcher:
                 conn.sendall(protocol.encode({"error": f"bad request: {exc}"}))
 
     def _become_worker(self) -> None:
+        """Drop what only the launcher uses. Descriptors are closed by number:
+        closing the objects would free and rewrite their memory, which in a
+        fork is memory to copy first."""
         signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_DFL)
-        self.selector.close()
-        self.listener.close()
-        self.holders.close()
-        os.close(self.wakeup_r)
-        os.close(self.wakeup_w)
-        os.close(self.pid_namespace)
+        linux.default_signals(signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        for fd in (self.selector.fileno(), self.listener.detach(), self.holders.detach(),
+                   self.wakeup_r, self.wakeup_w, self.pid_namespace):
+            os.close(fd)
+
+
+def _abstract(name: str) -> str:
+    """An abstract socket address from its name as written on the command line,
+    where the leading NUL it starts with cannot appear."""
+    return "\0" + name.removeprefix("@")
 
 
 def _listen(address: str) -> socket.socket:
@@ -177,10 +184,14 @@ def _listen(address: str) -> socket.socket:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     args = sys.argv[1:] if argv is None else argv
-    state_dir = args[0]
+    # The socket names are the runtime's to choose (protocol.launcher_address).
+    state_dir, address, holder_address = args[0], _abstract(args[1]), _abstract(args[2])
     linux.set_process_name("kubi-launcher")
     linux.become_subreaper()
-    launcher = Launcher(state_dir)
+    # Every holder and container inherits the mask; containers must start without one.
+    linux.unblock_signals()
+    launcher = Launcher(state_dir, address, holder_address)
+    cgroups.hierarchies()
     gc.freeze()
     write_json(os.path.join(state_dir, "launcher.json"),
                {"pid": os.getpid(), "start_time": linux.process_start_time(os.getpid())})

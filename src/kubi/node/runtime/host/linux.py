@@ -5,17 +5,25 @@ with ctypes; the rest of the module reads /proc: a process's start time (so a
 recorded pid is only trusted while it still names the same process) and the
 mount table. Everything here is synchronous and cheap, so it is safe to call
 both from the event loop and from a freshly forked child before exec.
+
+Much of it runs in forks of the launcher (every pod's holder, every
+container before its exec), where each page of the heap that Python
+writes is first copied, some 3 µs apiece: reading /proc goes through
+os.open and os.read rather than file objects, and signal dispositions are
+set without the enum conversions of `signal.signal`, each of which would
+cost such a fork a hundred copied pages.
 """
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # no stubs; see set_signal
 import contextlib
 import ctypes
 import errno
 import os
 import signal
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -96,10 +104,12 @@ def prctl(option: int, arg: int) -> None:
 
 
 def set_process_name(name: str) -> None:
-    """The name `ps` shows (comm), at most 15 bytes."""
-    buf = ctypes.create_string_buffer(name.encode()[:15])
-    _check(_libc.prctl(PR_SET_NAME, ctypes.cast(buf, ctypes.c_void_p).value or 0, 0, 0, 0),
-           "prctl")
+    """The name `ps` shows (comm) of the calling thread, at most 15 bytes."""
+    fd = os.open("/proc/thread-self/comm", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, name.encode()[:15])
+    finally:
+        os.close(fd)
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> None:
@@ -111,24 +121,48 @@ def become_subreaper() -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
+# ---- signals ------------------------------------------------------------------------
+
+
+def set_signal(signum: int, handler: Callable[[int, Any], None] | int) -> None:
+    """`signal.signal` without turning the previous handler into an enum member."""
+    _signal.signal(signum, handler)
+
+
+def default_signals(*signums: int) -> None:
+    for signum in signums:
+        _signal.signal(signum, _signal.SIG_DFL)
+
+
+def unblock_signals() -> None:
+    """Empty the calling thread's signal mask (an exec'd program keeps it)."""
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
+
+
 # ---- processes ----------------------------------------------------------------------
 
 
-def process_start_time(pid: int) -> int | None:
+def process_start_time(pid: int, *, zombie: bool = False) -> int | None:
     """Field 22 of /proc/<pid>/stat (clock ticks after boot); None when gone
-    or a zombie (dead, only waiting to be reaped).
+    or, unless `zombie`, a zombie (dead, only waiting to be reaped; a parent
+    reading its own unreaped child may ask for its start time all the same).
 
     A pid together with its start time names one process for good: pids are
     reused, start times of reused pids differ.
     """
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except (FileNotFoundError, ProcessLookupError):
         return None
+    try:
+        data = os.read(fd, 4096)
+    except ProcessLookupError:
+        return None
+    finally:
+        os.close(fd)
     # The command name may hold spaces and parentheses; fields resume after the last ')'.
     fields = data[data.rindex(b")") + 2:].split()
-    if fields[0] == b"Z":
+    if fields[0] == b"Z" and not zombie:
         return None
     return int(fields[19])
 

@@ -61,8 +61,11 @@ class CriLogWriter:
         self.max_files = max(1, max_files)
         self.max_line = max_line
         self._pending: dict[str, bytes] = {"stdout": b"", "stderr": b""}
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        self._fd = self._open()
+        try:
+            self._fd = self._open()
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            self._fd = self._open()
         self._size = os.fstat(self._fd).st_size
 
     def _open(self) -> int:

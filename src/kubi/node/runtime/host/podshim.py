@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -43,6 +44,21 @@ from kubi.node.runtime.host.shim import ContainerShim, StartFailed
 MAX_REQUEST = 1 << 20
 
 
+def _events(ready: int) -> int:
+    """selectors' reading of an epoll result: a hang-up or an error makes a
+    descriptor both readable and writable, so whoever waits finds out."""
+    events = 0
+    if ready & ~select.EPOLLIN:
+        events |= selectors.EVENT_WRITE
+    if ready & ~select.EPOLLOUT:
+        events |= selectors.EVENT_READ
+    return events
+
+
+def _ignore(signum: int, frame: Any) -> None:
+    """SIGCHLD only has to wake the loop (through the wakeup fd)."""
+
+
 class _Pending:
     """A connection whose request line has not fully arrived."""
 
@@ -54,7 +70,11 @@ class _Pending:
 class PodShim:
     def __init__(self, listener: socket.socket) -> None:
         self.listener = listener
-        self.selector = selectors.DefaultSelector()
+        # epoll itself rather than `selectors`: the shim runs in a fork, where
+        # each Python layer it goes through costs copied pages.
+        self._epoll = select.epoll()
+        # fd -> (events, handler) of every descriptor the loop watches.
+        self._watched: dict[int, tuple[int, Callable[[int], None]]] = {}
         self.containers: dict[str, ContainerShim] = {}
         self.by_pid: dict[int, ContainerShim] = {}
         self.pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -67,13 +87,18 @@ class PodShim:
     # ---- the loop -----------------------------------------------------------------
 
     def set_events(self, fd: int, events: int, handler: Callable[[int], None]) -> None:
-        registered = fd in self.selector.get_map()
-        if events and registered:
-            self.selector.modify(fd, events, handler)
-        elif events:
-            self.selector.register(fd, events, handler)
-        elif registered:
-            self.selector.unregister(fd)
+        """`events` are selectors.EVENT_READ and EVENT_WRITE, which have
+        EPOLLIN's and EPOLLOUT's values."""
+        watched = self._watched.get(fd)
+        if events:
+            if watched is None:
+                self._epoll.register(fd, events)
+            elif watched[0] != events:
+                self._epoll.modify(fd, events)
+            self._watched[fd] = (events, handler)
+        elif watched is not None:
+            del self._watched[fd]
+            self._epoll.unregister(fd)
 
     def cgroups(self, root: str) -> Cgroups:
         found = self._cgroups.get(root)
@@ -83,16 +108,17 @@ class PodShim:
 
     def serve(self) -> NoReturn:
         signal.set_wakeup_fd(self.wakeup_w)
-        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        linux.set_signal(signal.SIGCHLD, _ignore)
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._on_stop)
+            linux.set_signal(sig, self._on_stop)
         self.listener.setblocking(False)
         self.set_events(self.listener.fileno(), selectors.EVENT_READ, self._on_accept)
         self.set_events(self.wakeup_r, selectors.EVENT_READ, self._on_signal)
-        self._reap()
         while not self.stopping:
-            for key, mask in self.selector.select(self._timeout()):
-                key.data(mask)
+            for fd, ready in self._epoll.poll(self._timeout()):
+                watched = self._watched.get(fd)
+                if watched is not None:
+                    watched[1](_events(ready))
             for container in [c for c in self.containers.values() if c.drained()]:
                 self._finish(container)
         os._exit(0)
@@ -154,7 +180,7 @@ class PodShim:
         line, newline, rest = pending.data.partition(b"\n")
         if not newline and chunk and len(pending.data) <= MAX_REQUEST:
             return
-        self.selector.unregister(pending.sock.fileno())
+        self.set_events(pending.sock.fileno(), 0, self._on_accept)
         try:
             request = json.loads(line) if newline else None
         except ValueError:
@@ -199,7 +225,11 @@ class PodShim:
         container.watch(sock)
 
     def _fork(self, own_pid_namespace: bool) -> int:
-        """Fork a container, in a new PID namespace if asked; 0 in the child."""
+        """Fork a container, in a new PID namespace if asked; 0 in the child.
+
+        The child keeps the shim's signal handlers until its exec, which
+        resets them; nothing signals a container before its start is answered,
+        and that waits for the exec."""
         if own_pid_namespace:
             linux.unshare(linux.CLONE_NEWPID)
         try:
@@ -208,17 +238,9 @@ class PodShim:
             if own_pid_namespace:
                 linux.setns(self.pid_namespace, linux.CLONE_NEWPID)
             raise
-        if pid == 0:
-            self._become_container()
-        elif own_pid_namespace:
+        if pid != 0 and own_pid_namespace:
             linux.setns(self.pid_namespace, linux.CLONE_NEWPID)
         return pid
-
-    def _become_container(self) -> None:
-        """In the forked container, before container.py takes over."""
-        signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, signal.SIG_DFL)
 
     @staticmethod
     def _reply(sock: socket.socket, message: dict[str, Any]) -> None:

@@ -11,7 +11,6 @@ its own user.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
@@ -52,7 +51,13 @@ def parse_frames(buffer: bytearray) -> list[tuple[int, bytes]]:
 
 
 def launcher_address(state_dir: str) -> str:
-    """The launcher's abstract socket name, one per runtime state directory."""
+    """The launcher's abstract socket name, one per runtime state directory.
+
+    Only the runtime calls this (it hands the launcher its names): hashlib,
+    imported here, is not loaded into the launcher, whose forks pay for
+    every mapping it has."""
+    import hashlib
+
     digest = hashlib.sha256(state_dir.encode()).hexdigest()[:16]
     return f"\0kubi-launcher-{digest}"
 
@@ -78,12 +83,17 @@ def peer_allowed(sock: socket.socket) -> bool:
     return uid in (0, os.getuid())
 
 
-def read_line(sock: socket.socket, limit: int = 1 << 20) -> tuple[bytes, list[int]]:
-    """A blocking read of one line and any descriptors sent along with it."""
+def read_line(sock: socket.socket, limit: int = 1 << 20, *, with_fds: bool = True
+              ) -> tuple[bytes, list[int]]:
+    """A blocking read of one line and any descriptors sent along with it
+    (unless `with_fds` is false: a plain recv is cheaper in a fresh fork)."""
     data, fds = b"", []
     while not data.endswith(b"\n"):
-        chunk, new_fds, _flags, _addr = socket.recv_fds(sock, 65536, 16)
-        fds.extend(new_fds)
+        if with_fds:
+            chunk, new_fds, _flags, _addr = socket.recv_fds(sock, 65536, 16)
+            fds.extend(new_fds)
+        else:
+            chunk = sock.recv(65536)
         if not chunk:
             break
         data += chunk

@@ -31,12 +31,12 @@ class Settings:
     log_max_files: int
 
 
-def pod_files(sandbox_dir: Path) -> dict[str, str]:
+def pod_files(sandbox_dir: str | Path) -> dict[str, str]:
     """Node paths a container sees replaced by the pod's own files."""
-    return {"/etc/hosts": str(sandbox_dir / "hosts"),
-            "/etc/resolv.conf": str(sandbox_dir / "resolv.conf"),
-            "/etc/hostname": str(sandbox_dir / "hostname"),
-            "/dev/shm": str(sandbox_dir / "shm")}
+    return {"/etc/hosts": f"{sandbox_dir}/hosts",
+            "/etc/resolv.conf": f"{sandbox_dir}/resolv.conf",
+            "/etc/hostname": f"{sandbox_dir}/hostname",
+            "/dev/shm": f"{sandbox_dir}/shm"}
 
 
 def process(record: ContainerRecord, sandbox: SandboxRecord, settings: Settings, *,
@@ -55,14 +55,15 @@ def process(record: ContainerRecord, sandbox: SandboxRecord, settings: Settings,
 
 
 def shim_request(record: ContainerRecord, sandbox: SandboxRecord, settings: Settings, *,
-                 sandbox_dir: Path, status_path: Path, cgroup_join: list[str]
+                 sandbox_dir: str | Path, status_path: str | Path, cgroup_join: list[str]
                  ) -> dict[str, Any]:
     c = record.config
     spec = process(record, sandbox, settings, argv=c.argv, tty=c.tty, join=[],
                    cgroup_join=cgroup_join)
     if settings.isolated:
         spec.update(new_mount_ns=True, mount_proc=True, pod_files=pod_files(sandbox_dir),
-                    mounts=[dataclasses.asdict(m) for m in c.mounts])
+                    mounts=[{"host_path": m.host_path, "container_path": m.container_path,
+                             "readonly": m.readonly, "is_file": m.is_file} for m in c.mounts])
     share_pid = settings.isolated and sandbox.config.share_process_namespace
     return {
         "op": "start", "container_id": record.id, "status_path": str(status_path),

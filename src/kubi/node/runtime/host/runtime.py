@@ -11,9 +11,9 @@ pods) outlive the agent; on start a new HostRuntime reads the records,
 checks each recorded holder by pid and start time and watches the live ones
 through pidfds, and asks their shims to tell it when each running
 container exits (the shim hangs up on a connection), which is how a
-restarted agent adopts running pods. `close()` leaves pods running;
-`destroy_all()` removes every trace (processes, mounts, veths, netns,
-cgroups, the launcher).
+restarted agent adopts running pods; `on_container_exit` passes each exit
+on at once. `close()` leaves pods running; `destroy_all()` removes every
+trace (processes, mounts, veths, netns, cgroups, the launcher).
 
 As root the state directory is a tmpfs: the records describe processes,
 mounts and links that a reboot ends anyway, and survive a restart of the
@@ -37,6 +37,7 @@ import secrets
 import signal
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ from kubi.node.runtime.host.state import (
     read_json,
     remember_mount_points,
     remove_mount_points,
+    write_file,
     write_json,
 )
 from kubi.node.runtime.host.streams import AttachSession, ExecSession, connect_loopback
@@ -88,7 +90,7 @@ class HostRuntime:
         self.shm_size = shm_size
         self._settings = requests.Settings(self.isolated, cgroup_root, log_max_bytes,
                                            log_max_files)
-        self._files = StateDir(self.state_dir)
+        self._files = StateDir(str(self.state_dir))
         self._launcher = LauncherClient(self.state_dir)
         self._sandboxes: dict[str, SandboxRecord] = {}
         self._containers: dict[str, ContainerRecord] = {}
@@ -96,6 +98,9 @@ class HostRuntime:
         self._pidfds: dict[str, int] = {}
         self._shim_watches: dict[str, socket.socket] = {}
         self._loaded = False
+        # Told the pod uid as soon as one of its containers has exited (the
+        # agent wakes that pod's worker rather than wait for its relist).
+        self.on_container_exit: Callable[[str], None] | None = None
 
     # ---- lifecycle -----------------------------------------------------------------
 
@@ -152,19 +157,19 @@ class HostRuntime:
             return
         self._loaded = True
         for sandbox_id in self._files.sandbox_ids():
-            data = read_json(self._files.sandbox_dir(sandbox_id) / "sandbox.json")
+            data = read_json(self._files.sandbox_file(sandbox_id, "sandbox.json"))
             if data is None:
                 continue
             sandbox = SandboxRecord.from_json(data)
             self._sandboxes[sandbox_id] = sandbox
             self._watch_holder(sandbox)
         for container_id in self._files.container_ids():
-            cdir = self._files.container_dir(container_id)
-            data = read_json(cdir / "container.json")
+            data = read_json(self._files.container_file(container_id, "container.json"))
             if data is None:
                 continue
             record = ContainerRecord.from_json(data)
-            record.apply_shim_status(read_json(cdir / "status.json"))
+            record.apply_shim_status(read_json(self._files.container_file(container_id,
+                                                                          "status.json")))
             self._containers[container_id] = record
         for record in list(self._containers.values()):
             if record.state == RUNNING:
@@ -226,11 +231,14 @@ class HostRuntime:
         record = self._containers.get(container_id)
         if record is None:
             return
-        record.apply_shim_status(read_json(self._files.container_dir(container_id)
-                                           / "status.json"))
+        record.apply_shim_status(read_json(self._files.container_file(container_id,
+                                                                      "status.json")))
         if record.exit_code is None and record.pid:
             record.mark_lost(time.time())
         self._exit_event(container_id).set()
+        sandbox = self._sandboxes.get(record.sandbox_id)
+        if self.on_container_exit is not None and sandbox is not None:
+            self.on_container_exit(sandbox.config.uid)
 
     def _exit_event(self, container_id: str) -> asyncio.Event:
         return self._exited.setdefault(container_id, asyncio.Event())
@@ -244,15 +252,15 @@ class HostRuntime:
         return record
 
     def _save_sandbox(self, record: SandboxRecord) -> None:
-        write_json(self._files.sandbox_dir(record.id) / "sandbox.json", record.to_json())
+        write_json(self._files.sandbox_file(record.id, "sandbox.json"), record.to_json())
 
     async def run_pod_sandbox(self, config: SandboxConfig) -> str:
         sandbox_id = secrets.token_hex(32)
         directory = self._files.sandbox_dir(sandbox_id)
-        directory.mkdir(mode=0o755)
+        os.mkdir(directory, 0o755)
         for name, text in (("hosts", config.hosts_file), ("resolv.conf", config.resolv_conf),
                            ("hostname", config.hostname + "\n")):
-            (directory / name).write_text(text)
+            write_file(f"{directory}/{name}", text.encode())
         record = SandboxRecord(id=sandbox_id, config=config, created_at=time.time(),
                                own_network=self.isolated and not config.host_network)
         self._sandboxes[sandbox_id] = record
@@ -265,7 +273,7 @@ class HostRuntime:
             reply = await self._launcher.call({
                 "op": "holder", "sandbox_id": sandbox_id, "hostname": config.hostname,
                 "isolated": self.isolated, "host_network": config.host_network,
-                "shm": ({"path": str(directory / "shm"), "size": self.shm_size}
+                "shm": ({"path": f"{directory}/shm", "size": self.shm_size}
                         if self.isolated else None),
                 "network": interface.to_json() if interface is not None else None})
             if "error" in reply:
@@ -292,12 +300,12 @@ class HostRuntime:
         await self._kill_holder(record)
         if self.network is not None and record.own_network:
             await self.network.remove_pod(sandbox_id)
-        linux.unmount_tree(str(self._files.sandbox_dir(sandbox_id)))
+        linux.unmount_tree(self._files.sandbox_dir(sandbox_id))
         # The pod's group may already hold a newer sandbox's containers: only if empty.
         self.cgroups.remove_if_empty(record.config.uid or sandbox_id)
         record.stopped = True
         record.ip = ""
-        if self._files.sandbox_dir(sandbox_id).is_dir():
+        if os.path.isdir(self._files.sandbox_dir(sandbox_id)):
             self._save_sandbox(record)
 
     async def _kill_holder(self, record: SandboxRecord) -> None:
@@ -349,9 +357,8 @@ class HostRuntime:
             cgroup = f"{sandbox.config.uid or sandbox_id}/{container_id}"
         record = ContainerRecord(id=container_id, sandbox_id=sandbox_id, config=config,
                                  created_at=time.time(), cgroup=cgroup)
-        directory = self._files.container_dir(container_id)
-        directory.mkdir(mode=0o700)
-        write_json(directory / "container.json", record.to_json())
+        os.mkdir(self._files.container_dir(container_id), 0o700)
+        write_json(self._files.container_file(container_id, "container.json"), record.to_json())
         self._containers[container_id] = record
         return container_id
 
@@ -370,8 +377,8 @@ class HostRuntime:
         if "error" in reply:
             sock.close()
             # The shim recorded the failure before answering.
-            record.apply_shim_status(read_json(self._files.container_dir(record.id)
-                                               / "status.json"))
+            record.apply_shim_status(read_json(self._files.container_file(record.id,
+                                                                      "status.json")))
             self._exit_event(record.id).set()
             raise RuntimeError_(reply["error"], "RunContainerError")
         record.apply_shim_status(reply)
@@ -383,7 +390,7 @@ class HostRuntime:
     def _shim_request(self, record: ContainerRecord, sandbox: SandboxRecord) -> dict[str, Any]:
         return requests.shim_request(
             record, sandbox, self._settings, sandbox_dir=self._files.sandbox_dir(sandbox.id),
-            status_path=self._files.container_dir(record.id) / "status.json",
+            status_path=self._files.container_file(record.id, "status.json"),
             cgroup_join=self._cgroup_join(record))
 
     async def stop_container(self, container_id: str, timeout: float) -> None:

@@ -129,20 +129,18 @@ class ContainerShim:
         os.close(report_w)
         for fd in child_only:
             os.close(fd)
-        start_time: list[int | None] = [None]
-
-        def on_pid(pid: int) -> None:
-            # Read before the exec: a container that exits at once would be a
-            # zombie without one by the time the report ends.
-            start_time[0] = linux.process_start_time(pid)
-
-        report = read_report(report_r, on_pid)
+        # Until the child has exec'd, every page either of us writes is copied:
+        # wait for the exec before doing anything else.
+        report = read_report(report_r)
         os.close(report_r)
         self.status["created"] = report.get("created", [])
         if "error" in report or "pid" not in report:
             raise StartFailed(report.get("error") or "the container died before it started")
         self.pid = report["pid"]
-        self.status.update(pid=self.pid, start_time=start_time[0], started_at=time.time())
+        # Not reaped before this returns, so even a container that has already
+        # exited still has its start time.
+        start_time = linux.process_start_time(self.pid, zombie=True)
+        self.status.update(pid=self.pid, start_time=start_time, started_at=time.time())
         write_json(self.status_path, self.status)
         for fd in self.outputs:
             os.set_blocking(fd, False)

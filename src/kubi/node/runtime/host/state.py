@@ -13,47 +13,78 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+# One encoder for every record: making one per call costs more than the encoding.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> None:
     path = str(path)
     tmp = f"{path}.tmp{os.getpid()}"
-    # dumps, not dump: only the one-shot encoder is the C one.
-    text = json.dumps(data, separators=(",", ":"))
-    with open(tmp, "w") as f:
-        f.write(text)
+    # encode, not dump: only the one-shot encoder is the C one. Written with
+    # os calls rather than a file object, which the shims' forks would first
+    # have to copy the io machinery's pages for.
+    write_file(tmp, _ENCODER.encode(data).encode())
     os.replace(tmp, path)
+
+
+def write_file(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Create (or replace the content of) a small file, not atomically."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
 
 
 def read_json(path: str | Path) -> dict[str, Any] | None:
     try:
-        with open(path) as f:
-            data = json.load(f)
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    try:
+        data = json.loads(b"".join(chunks))
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
 
 
 class StateDir:
-    """Where records live; ids are the runtime's random hex ids."""
+    """Where records live; ids are the runtime's random hex ids. Paths are
+    strings: the runtime builds several for each pod it starts."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.sandboxes = root / "sandboxes"
-        self.containers = root / "containers"
+    def __init__(self, root: str | Path) -> None:
+        self.root = str(root)
+        self.sandboxes = f"{self.root}/sandboxes"
+        self.containers = f"{self.root}/containers"
 
     def create(self) -> None:
         for d in (self.root, self.sandboxes, self.containers):
-            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.makedirs(d, mode=0o700, exist_ok=True)
 
-    def sandbox_dir(self, sandbox_id: str) -> Path:
-        return self.sandboxes / sandbox_id
+    def sandbox_dir(self, sandbox_id: str) -> str:
+        return f"{self.sandboxes}/{sandbox_id}"
 
-    def container_dir(self, container_id: str) -> Path:
-        return self.containers / container_id
+    def sandbox_file(self, sandbox_id: str, name: str) -> str:
+        return f"{self.sandboxes}/{sandbox_id}/{name}"
+
+    def container_dir(self, container_id: str) -> str:
+        return f"{self.containers}/{container_id}"
+
+    def container_file(self, container_id: str, name: str) -> str:
+        return f"{self.containers}/{container_id}/{name}"
 
     def sandbox_ids(self) -> list[str]:
         return _ids(self.sandboxes)
@@ -62,16 +93,24 @@ class StateDir:
         return _ids(self.containers)
 
     def remove_sandbox(self, sandbox_id: str) -> None:
-        shutil.rmtree(self.sandbox_dir(sandbox_id), ignore_errors=True)
+        _remove_tree(self.sandbox_dir(sandbox_id))
 
     def remove_container(self, container_id: str) -> None:
-        shutil.rmtree(self.container_dir(container_id), ignore_errors=True)
+        _remove_tree(self.container_dir(container_id))
 
 
-def _ids(directory: Path) -> list[str]:
+def _ids(directory: str) -> list[str]:
     with contextlib.suppress(FileNotFoundError):
-        return sorted(p.name for p in directory.iterdir() if p.is_dir())
+        return sorted(e.name for e in os.scandir(directory) if e.is_dir())
     return []
+
+
+def _remove_tree(path: str) -> None:
+    # Imported here: the launcher loads this module for write_json, and
+    # everything it loads makes each of its forks dearer (see linux.py).
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 # Mount points a container had to create on the node. They stay while pods
@@ -79,16 +118,18 @@ def _ids(directory: Path) -> list[str]:
 _MOUNT_POINTS = "mountpoints.json"
 
 
-def remember_mount_points(root: Path, paths: list[str]) -> None:
+def remember_mount_points(root: str | Path, paths: list[str]) -> None:
     if not paths:
         return
-    known = (read_json(root / _MOUNT_POINTS) or {}).get("paths", [])
-    write_json(root / _MOUNT_POINTS, {"paths": sorted(set(known) | set(paths))})
+    record = f"{root}/{_MOUNT_POINTS}"
+    known = (read_json(record) or {}).get("paths", [])
+    write_json(record, {"paths": sorted(set(known) | set(paths))})
 
 
-def remove_mount_points(root: Path) -> None:
+def remove_mount_points(root: str | Path) -> None:
     """Remove the remembered mount points that are still empty, deepest first."""
-    paths = (read_json(root / _MOUNT_POINTS) or {}).get("paths", [])
+    record = f"{root}/{_MOUNT_POINTS}"
+    paths = (read_json(record) or {}).get("paths", [])
     for path in sorted(paths, key=lambda p: p.count("/"), reverse=True):
         with contextlib.suppress(OSError):
             if os.path.isdir(path) and not os.path.islink(path):
@@ -96,4 +137,4 @@ def remove_mount_points(root: Path) -> None:
             elif os.path.isfile(path) and os.path.getsize(path) == 0:
                 os.unlink(path)
     with contextlib.suppress(FileNotFoundError):
-        (root / _MOUNT_POINTS).unlink()
+        os.unlink(record)
