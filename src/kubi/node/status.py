@@ -370,7 +370,12 @@ def status_patch(pod: dict[str, Any], status: Status) -> dict[str, Any] | None:
     """The strategic merge patch from `pod`'s stored status to `status`, or None
     when there is nothing to change. The uid makes the server refuse the patch
     if the name now belongs to another pod."""
-    patch = create_two_way_strategic_patch({"status": pod.get("status") or {}},
+    stored = pod.get("status") or {}
+    if status == stored:
+        # The common case once a pod has settled: nodes report the same status
+        # on every sync, and comparing is far cheaper than diffing.
+        return None
+    patch = create_two_way_strategic_patch({"status": stored},
                                            {"status": status}, _pod_schema())
     if not patch:
         return None

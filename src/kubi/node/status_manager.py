@@ -10,9 +10,10 @@ kept and the server sees bounded concurrency however many pods move at once.
 Each write is a strategic merge patch of `pods/status` against the freshest
 copy known (the informer's, or the server's answer to our last patch), with
 the pod's uid as a precondition, so a pod recreated under the same name is
-never written by mistake. `delete_pod` asks for the kubelet's last step: once
-the final status is written, delete the pod with gracePeriodSeconds 0 and the
-uid precondition.
+never written by mistake. `wrote(key, pod)` recognises the informer's echo
+of our own write, which a runtime need not sync again for. `delete_pod` asks
+for the kubelet's last step: once the final status is written, delete the pod
+with gracePeriodSeconds 0 and the uid precondition.
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ class PodStatusManager:
         self._busy: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._versions = 0
+        # The resourceVersion our last status write of each pod produced, until
+        # its echo comes back through the informer (see `wrote`).
+        self._written: dict[str, int] = {}
 
     # ---- what runtimes call
 
@@ -91,6 +95,19 @@ class PodStatusManager:
     def forget(self, key: str) -> None:
         self._wants.pop(key, None)
         self._latest.pop(key, None)
+        self._written.pop(key, None)
+
+    def wrote(self, key: str, pod: dict[str, Any]) -> bool:
+        """Whether `pod` is exactly the version our last status write of it
+        made: the informer's echo of that write, which a runtime need not act
+        on. Each write is recognised once; any later version clears it."""
+        written = self._written.get(key)
+        if written is None:
+            return False
+        version = _rv(pod)
+        if version >= written:
+            del self._written[key]
+        return version == written
 
     def _want(self, key: str, uid: str) -> _Want:
         self._versions += 1
@@ -117,6 +134,10 @@ class PodStatusManager:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+
+    def pending(self) -> bool:
+        """Whether a status write (or deletion) is queued or under way."""
+        return bool(self._queued or self._busy)
 
     async def flush(self) -> None:
         """Wait until every queued status and deletion has been handled."""
@@ -178,9 +199,10 @@ class PodStatusManager:
                                       format_time(self.clock()))
                 patch = status_patch(pod, merged)
                 if patch is not None:
-                    self._latest[key] = await self.client.patch(
+                    written = self._latest[key] = await self.client.patch(
                         PODS, name, patch, namespace, subresource="status",
                         patch_type="strategic")
+                    self._written[key] = _rv(written)
                     self.writes += 1
             if want.delete:
                 await self.client.delete(PODS, name, namespace, grace_period_seconds=0,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import shutil
 import time
 from collections.abc import Awaitable, Callable
@@ -39,6 +40,7 @@ from kubi.node.agent import node as node_report
 from kubi.node.agent.containerconfig import LABEL_GRACE_PERIOD, EnvResolver, api_env_resolver
 from kubi.node.agent.context import NodeContext, NoVolumes, PodHooks, PodVolumes, VolumeService
 from kubi.node.agent.endpoints import WorkerEndpoints
+from kubi.node.agent.eventhold import EventHold
 from kubi.node.agent.pleg import PERIOD, Relist
 from kubi.node.agent.probes import ProbeManager
 from kubi.node.agent.server import AgentServer
@@ -75,11 +77,30 @@ def sim_pod_cidr(pod_cidr: str | None) -> str | None:
     return str(list(net.subnets(1))[1])
 
 
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
+class _NodeFile:
+    """A file of the node the pods' own files start from (/etc/hosts,
+    /etc/resolv.conf), read again only once it changed: every sandbox asks."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._seen: tuple[int, int, int] | None = None
+        self._text = ""
+
+    def __call__(self) -> str:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            self._seen, self._text = None, ""
+            return ""
+        seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if seen != self._seen:
+            try:
+                with open(self.path) as f:
+                    self._text = f.read()
+            except OSError:
+                return ""
+            self._seen = seen
+        return self._text
 
 
 def _as_runtime(source: Runtime | RuntimeFactory) -> Runtime | None:
@@ -131,7 +152,8 @@ class Agent:
             log_root=self.data_dir / "logs", pod_root=self.data_dir / "pods",
             volumes=volumes or NoVolumes(),
             network_ready=lambda: self.pod_cidr is not None or not self.require_pod_cidr,
-            node_hosts=lambda: _read("/etc/hosts"), node_resolv=lambda: _read("/etc/resolv.conf"),
+            node_hosts=_NodeFile("/etc/hosts"), node_resolv=_NodeFile("/etc/resolv.conf"),
+            event_hold=EventHold(self.events.submit, statuses_pending=self.statuses.pending),
             clock=clock)
         self.sim = SimPodLifecycle(self.statuses, ipam=IPAM())
         self.sim_slot = NodeSlot(node_name, self.machine.internal_ip, None, self.recorder)
@@ -217,6 +239,8 @@ class Agent:
             await self.server.stop()
         if self.runtime is not None:
             await self.runtime.close()
+        if self.ctx.event_hold is not None:
+            self.ctx.event_hold.release()
         if self._own_events:
             try:
                 await asyncio.wait_for(self.events.flush(), 2.0)
@@ -299,6 +323,10 @@ class Agent:
             runtime = await cast(RuntimeFactory, self._runtime_source)(self.pod_cidr)
         await runtime.start()
         self.runtime = runtime
+        if hasattr(runtime, "on_container_exit"):
+            # A runtime that announces exits (the host runtime) spares its pods
+            # the wait for the next relist, as upstream's evented PLEG does.
+            runtime.on_container_exit = self._on_container_exit
         await self._adopt()
         log.info("node %s: runtime up, %d pods adopted", self.node_name, len(self.workers))
         self._node_event("NodeReady", f"Node {self.node_name} status is now: NodeReady")
@@ -362,11 +390,19 @@ class Agent:
     def _on_runtime_change(self, uid: str) -> None:
         worker = self.workers.get(uid)
         if worker is not None:
-            worker.wake()
+            # Most changes a relist finds are the worker's own doing (the
+            # container it just started): one it has observed needs no sync.
+            if self.relist is None or worker.observed() != self.relist.states_of(uid):
+                worker.wake()
             return
         if any(p["metadata"].get("uid") == uid for p in self.pod_informer.list()):
             return
         self._spawn(self._clean_orphan(uid), f"orphan-{uid}")
+
+    def _on_container_exit(self, uid: str) -> None:
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.wake()
 
     # ---- pods
 
@@ -386,7 +422,8 @@ class Agent:
         uid = pod["metadata"].get("uid", "")
         worker = self.workers.get(uid)
         if worker is not None:
-            worker.update(pod)
+            # The echo of the worker's own status write tells it nothing new.
+            worker.update(pod, wake=not self.statuses.wrote(worker.key, pod))
             return
         if uid in self._finished_uids:
             return

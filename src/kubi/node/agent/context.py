@@ -2,12 +2,13 @@
 
 One `NodeContext` per agent. Workers read the node's address and files,
 write statuses through the shared `PodStatusManager`, record events through
-the node's recorder (rate-limited like the kubelet's), keep back-off and
-probes in shared managers, and ask the seams for what other issues provide:
-the environment (`env`), the volumes (`volumes`) and whether the pod
-network is ready (`network_ready`). Container logs live under `log_root`
-(`<ns>_<name>_<uid>/<container>/<attempt>.log`, as /var/log/pods), the
-files the agent keeps per pod under `pod_root/<uid>` (as /var/lib/kubelet/pods).
+the node's recorder (rate-limited like the kubelet's, and held back while
+pods start: eventhold.py), keep back-off and probes in shared managers, and
+ask the seams for what other issues provide: the environment (`env`), the
+volumes (`volumes`) and whether the pod network is ready (`network_ready`).
+Container logs live under `log_root` (`<ns>_<name>_<uid>/<container>/
+<attempt>.log`, as /var/log/pods), the files the agent keeps per pod under
+`pod_root/<uid>` (as /var/lib/kubelet/pods).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 from kubi.controllers.events import EventRecorder
 from kubi.node.agent.backoff import Backoff
 from kubi.node.agent.containerconfig import EnvResolver
+from kubi.node.agent.eventhold import EventHold
 from kubi.node.agent.probes import ProbeManager
 from kubi.node.runtime.base import Mount
 from kubi.node.sim.pods import EventBudget, container_field_path, pod_reference
@@ -110,6 +112,8 @@ class NodeContext:
     node_hosts: Callable[[], str] = _empty
     node_resolv: Callable[[], str] = _empty
     event_budget: EventBudget = field(default_factory=EventBudget)
+    # Where events wait while pods start (eventhold.py); without one they go at once.
+    event_hold: EventHold | None = None
     scheme: str = "kubi-host"
     clock: Callable[[], float] = time.time
     # Seconds between retries of a start that failed for a reason other than back-off.
@@ -125,4 +129,8 @@ class NodeContext:
             inits = {c.get("name") for c in (pod.get("spec") or {}).get("initContainers") or []}
             path = container_field_path(container, container in inits)
         ref = pod_reference(pod, path)
-        self.recorder.broadcaster.submit(self.recorder.make_event(ref, kind, reason, message))
+        event = self.recorder.make_event(ref, kind, reason, message)
+        if self.event_hold is not None:
+            self.event_hold.add(event)
+        else:
+            self.recorder.broadcaster.submit(event)

@@ -6,15 +6,18 @@ Every pod uid with a change — a container that exited, appeared, vanished,
 a sandbox that died — is handed to `on_change`, which wakes that pod's
 worker (or cleans up after a pod nobody owns any more). Workers therefore
 react to an exit within a period, without polling the runtime themselves.
+`states_of(uid)` tells what the last relist saw of one pod, so that a
+worker that has already seen exactly that (it started the container
+itself) is not woken for nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from kubi.node.runtime.base import Runtime
+from kubi.node.runtime.base import ContainerStatus, Runtime, SandboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,13 @@ def changed_uids(previous: Snapshot, current: Snapshot) -> set[str]:
     out |= {uid for key, (_, uid) in previous.items() if key not in current}
     out.discard("")
     return out
+
+
+def view_states(sandboxes: Iterable[SandboxStatus],
+                containers: Iterable[ContainerStatus]) -> set[tuple[str, str]]:
+    """The (snapshot key, state) pairs of one pod's sandboxes and containers."""
+    return ({(f"s/{s.id}", s.state) for s in sandboxes}
+            | {(f"c/{c.id}", c.state) for c in containers})
 
 
 async def snapshot(runtime: Runtime) -> Snapshot:
@@ -48,10 +58,20 @@ class Relist:
         self.on_change = on_change
         self.period = period
         self.last: Snapshot = {}
+        self._by_uid: dict[str, set[tuple[str, str]]] | None = None
 
     async def prime(self) -> None:
         """Take the first snapshot without reporting anything as changed."""
         self.last = await snapshot(self.runtime)
+        self._by_uid = None
+
+    def states_of(self, uid: str) -> set[tuple[str, str]]:
+        """What the last relist saw of pod `uid`, as `view_states` puts it."""
+        if self._by_uid is None:
+            self._by_uid = {}
+            for key, (state, owner) in self.last.items():
+                self._by_uid.setdefault(owner, set()).add((key, state))
+        return self._by_uid.get(uid, set())
 
     async def run(self) -> None:
         while True:
@@ -68,6 +88,7 @@ class Relist:
             return set()
         changed = changed_uids(self.last, current)
         self.last = current
+        self._by_uid = None
         for uid in changed:
             self.on_change(uid)
         return changed

@@ -31,10 +31,11 @@ from kubi.node.agent.actions import KillInfo, PodActions, compute_pod_actions, i
 from kubi.node.agent.backoff import pod_key_prefix
 from kubi.node.agent.containers import RUNTIME_ERRORS, ContainerOps, container_spec
 from kubi.node.agent.context import NodeContext
+from kubi.node.agent.pleg import view_states
 from kubi.node.agent.podruntime import PodRuntime
 from kubi.node.agent.podstatus import StatusInputs, WaitingReason, build_pod_status
 from kubi.node.agent.probes import LIVENESS, STARTUP
-from kubi.node.runtime.base import RUNNING, SANDBOX_READY, Runtime, SandboxConfig
+from kubi.node.runtime.base import CREATED, RUNNING, SANDBOX_READY, Runtime, SandboxConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,16 @@ def deletion_grace(pod: dict[str, Any]) -> int | None:
     if not md.get("deletionTimestamp"):
         return None
     return int(md.get("deletionGracePeriodSeconds") or 0)
+
+
+def unchanged_but_for(before: set[tuple[str, str]], after: set[tuple[str, str]]) -> bool:
+    """Whether a pod's sandboxes and containers (pleg.view_states) went from
+    `before` to `after` only by what a sync itself does: create and start
+    containers, make a sandbox. An exit, a stopped sandbox or anything gone
+    is news the worker has yet to act on."""
+    if {key for key, _ in before} - {key for key, _ in after}:
+        return False
+    return all(state in (CREATED, RUNNING, SANDBOX_READY) for _, state in after - before)
 
 
 def pod_key(pod: dict[str, Any]) -> str:
@@ -75,6 +86,8 @@ class PodWorker:
         self.pod_dir = ctx.pod_root / self.uid
         self.reasons: dict[str, WaitingReason] = {}
         self.view = PodRuntime(self.uid)
+        # What the runtime held when the current (or last) sync decided what to do.
+        self._acted_on: set[tuple[str, str]] = set()
         self.pod_ip = (pod.get("status") or {}).get("podIP", "") or ""
         stored_start = parse_time((pod.get("status") or {}).get("startTime"))
         self.start_time = stored_start or ctx.clock()
@@ -98,16 +111,23 @@ class PodWorker:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"pod-{self.key}")
 
-    def update(self, pod: dict[str, Any]) -> None:
+    def update(self, pod: dict[str, Any], *, wake: bool = True) -> None:
         before = deletion_grace(self.pod)
         self.pod = pod
         after = deletion_grace(pod)
         if after is not None and (before is None or after < before):
             self._interrupt()
-        self._wake.set()
+            wake = True
+        if wake:
+            self._wake.set()
 
     def wake(self) -> None:
         self._wake.set()
+
+    def observed(self) -> set[tuple[str, str]]:
+        """The pod's sandboxes and containers with their states, as the worker
+        last saw them (pleg.view_states)."""
+        return view_states(self.view.sandboxes, self.view.containers)
 
     def vanished(self, pod: dict[str, Any] | None = None) -> None:
         """The pod is gone from the API: stop what runs without reporting."""
@@ -159,6 +179,11 @@ class PodWorker:
                 terminating = self.removed or self.deleting
                 step = self._terminate(report=not self.removed) if terminating else self.sync()
                 self._step = asyncio.ensure_future(step)
+                # Events wait while pods start (eventhold.py); a termination
+                # mostly waits for grace periods, and holds nothing back.
+                hold = None if terminating else self.ctx.event_hold
+                if hold is not None:
+                    hold.sync_started()
                 try:
                     due = await self._step
                 except asyncio.CancelledError:
@@ -170,8 +195,15 @@ class PodWorker:
                 except Exception:
                     log.exception("syncing pod %s failed", self.key)
                     due = self.ctx.clock() + ERROR_RETRY
+                finally:
+                    if hold is not None:
+                        hold.sync_ended()
                 if terminating:
                     return
+                if not unchanged_but_for(self._acted_on, self.observed()):
+                    # Something ended while the sync ran: the relist will not
+                    # wake us for what our last look already holds.
+                    self._wake.set()
                 await self._sleep(due)
         finally:
             self.done.set()
@@ -204,6 +236,7 @@ class PodWorker:
     async def sync(self) -> float | None:
         """One reconciliation; when to come back at the latest (None: on the next event)."""
         view = await self.observe()
+        self._acted_on = self.observed()
         if self.finished:
             if view.live():
                 # Ended for good, yet something still runs (a status written
