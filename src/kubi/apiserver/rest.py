@@ -17,7 +17,8 @@ gave a resourceVersion precondition, in which case a change is a 409.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import orjson
@@ -41,10 +42,20 @@ from kubi.store import KeyExistsError, KeyNotFoundError, RevisionConflictError
 
 log = logging.getLogger(__name__)
 
-# How often an update without a client precondition is retried on a race. Each
-# round lets one of the racing writers win, so this bounds how many concurrent
-# writers of one object all succeed (upstream retries without a bound).
+# How often, and for how long, an update without a client precondition is
+# retried on a race. Each round lets one of the racing writers win, so this
+# bounds how many concurrent writers of one object all succeed (upstream retries
+# until the request's own 60 s timeout).
 _MAX_RETRIES = 1000
+_RETRY_SECONDS = 60.0
+
+
+def _attempts() -> Iterator[int]:
+    deadline = time.monotonic() + _RETRY_SECONDS
+    for attempt in range(_MAX_RETRIES):
+        if attempt and time.monotonic() > deadline:
+            return
+        yield attempt
 
 # How many names a create with generateName tries before AlreadyExists.
 _NAME_GENERATION_ATTEMPTS = 8
@@ -221,7 +232,7 @@ class Registry:
         track: Callable[[dict | None, dict], None] | None = None,
     ) -> Entry:
         """Read-modify-write with retries; `mutate` gets a copy of the current object."""
-        for _ in range(_MAX_RETRIES):
+        for _ in _attempts():
             current = self.get(rt, namespace, name)
             if precondition_rv is not None and precondition_rv != str(current.rv):
                 raise Conflict(rt.plural, name, rt.group)
@@ -390,7 +401,7 @@ class Registry:
         self, rt: ResourceType, namespace: str, name: str, options: DeleteOptions
     ) -> tuple[Entry, bool]:
         """Delete or start deleting. Returns (last state, removed now)."""
-        for _ in range(_MAX_RETRIES):
+        for _ in _attempts():
             current = self.get(rt, namespace, name)
             obj = current.obj
             md = obj["metadata"]
@@ -619,8 +630,6 @@ def _encode(obj: dict) -> bytes:
 
 
 def _now() -> float:
-    import time
-
     return time.time()
 
 
