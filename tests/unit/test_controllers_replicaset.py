@@ -378,3 +378,28 @@ async def test_a_deleted_owner_is_forgotten(harness: Harness) -> None:
     await eventually(lambda: harness.controller.owners.get("demo/web") is None)
     await harness.controller.sync("demo/web")  # nothing to do, nothing raised
     assert harness.controller.expectations.pending("demo/web") == (0, 0)
+
+
+async def test_a_changed_selector_is_read_again() -> None:
+    """A ReplicationController's selector may change: the pods it no longer selects
+    are released and new ones made, although the pods themselves did not change."""
+    h = Harness(REPLICATIONCONTROLLER)
+    await h.start()
+    try:
+        rc = {"apiVersion": "v1", "kind": "ReplicationController",
+              "metadata": {"name": "web", "namespace": "demo"},
+              "spec": {"replicas": 2, "selector": {"app": "web"}, "template": template()}}
+        await h.api.create(RC_RES, rc, "demo")
+        await eventually(lambda: len(h.pods()) == 2)
+        first = {p["metadata"]["name"] for p in h.pods()}
+        await h.api.patch(RC_RES, "web", {"spec": {
+            "selector": {"app": "web2"}, "template": template({"app": "web2"})}}, "demo")
+
+        def owned() -> set[str]:
+            return {p["metadata"]["name"] for p in h.pods()
+                    if p["metadata"].get("ownerReferences")}
+
+        await eventually(lambda: len(owned()) == 2 and not owned() & first)
+        assert len(h.pods()) == 4
+    finally:
+        await h.stop()

@@ -266,7 +266,7 @@ class ReplicaSetController(QueueController):
             return
         needs_sync = self.expectations.satisfied(key)
         try:
-            selector = self.kind.selector(owner)
+            selector = self._selector(key, owner)
         except SelectorParseError as err:
             log.error("%s %s: invalid selector: %s", self.kind.kind, key, err)
             return
