@@ -57,6 +57,7 @@ def _attempts() -> Iterator[int]:
             return
         yield attempt
 
+
 # How many names a create with generateName tries before AlreadyExists.
 _NAME_GENERATION_ATTEMPTS = 8
 
