@@ -1,5 +1,6 @@
 """A real API server in the test's own event loop, on a free loopback port,
-with its store in the test's directory, and an admin client for it."""
+with its store in the test's directory, and an admin client for it; or just
+its registry, on an in-memory store, for tests below the HTTP layer."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from kubi.apiserver.server import APIServer, ServerConfig
+from kubi.api import hooks
+from kubi.apiserver.cache import WatchCache
+from kubi.apiserver.rest import Registry
+from kubi.apiserver.server import APIServer, ServerConfig, bootstrap
 from kubi.cli.kubeconfig import write_admin_kubeconfig
 from kubi.client.client import Client
+from kubi.store import MemoryStore
 from kubi.store.sqlite import SqliteStore
 
 
@@ -37,3 +42,20 @@ async def admin_client(data_dir: Path) -> AsyncIterator[Client]:
     finally:
         await api.close()
         await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def memory_registry() -> AsyncIterator[Registry]:
+    """A bootstrapped registry and watch cache on a MemoryStore, for the block."""
+    hooks.load()
+    store = MemoryStore()
+    await store.open()
+    cache = WatchCache(store)
+    await cache.start()
+    reg = Registry(store, cache)
+    try:
+        await bootstrap(reg)
+        yield reg
+    finally:
+        await cache.stop()
+        await store.close()

@@ -7,12 +7,10 @@ import asyncio
 
 import pytest
 
-from kubi.api import catalog, hooks
+from kubi.api import catalog
 from kubi.api.errors import AlreadyExists, Conflict, Gone, Invalid, NotFound
-from kubi.apiserver.cache import WatchCache
-from kubi.apiserver.rest import DeleteOptions, Registry, WriteOptions
-from kubi.apiserver.server import bootstrap
-from kubi.store import MemoryStore
+from kubi.apiserver.rest import DeleteOptions, WriteOptions
+from tests.unit.apiserver_fixtures import memory_registry
 
 CM = catalog.lookup("", "v1", "configmaps")
 DEPLOY = catalog.lookup("apps", "v1", "deployments")
@@ -22,16 +20,8 @@ NS = catalog.lookup("", "v1", "namespaces")
 
 @pytest.fixture
 async def registry():
-    hooks.load()
-    store = MemoryStore()
-    await store.open()
-    cache = WatchCache(store)
-    await cache.start()
-    reg = Registry(store, cache)
-    await bootstrap(reg)
-    yield reg
-    await cache.stop()
-    await store.close()
+    async with memory_registry() as reg:
+        yield reg
 
 
 def opts(**kw) -> WriteOptions:

@@ -6,32 +6,22 @@ import time
 
 import pytest
 
-from kubi.api import catalog, hooks
+from kubi.api import catalog
 from kubi.api.errors import BadRequest
-from kubi.apiserver.cache import WatchCache
-from kubi.apiserver.rest import DeleteOptions, Registry, WriteOptions
-from kubi.apiserver.server import bootstrap
+from kubi.apiserver.rest import DeleteOptions, WriteOptions
 from kubi.apiserver.tokens import ISSUER, TokenSigner, authenticate, issue_token
-from kubi.store import MemoryStore
+from tests.unit.apiserver_fixtures import memory_registry
 
 SA = catalog.lookup("", "v1", "serviceaccounts")
 
 
 @pytest.fixture
 async def registry():
-    hooks.load()
-    store = MemoryStore()
-    await store.open()
-    cache = WatchCache(store)
-    await cache.start()
-    reg = Registry(store, cache)
-    await bootstrap(reg)
-    await reg.create(SA, "default", {"apiVersion": "v1", "kind": "ServiceAccount",
-                                     "metadata": {"name": "robot"}},
-                     WriteOptions(field_manager="test"))
-    yield reg
-    await cache.stop()
-    await store.close()
+    async with memory_registry() as reg:
+        await reg.create(SA, "default", {"apiVersion": "v1", "kind": "ServiceAccount",
+                                         "metadata": {"name": "robot"}},
+                         WriteOptions(field_manager="test"))
+        yield reg
 
 
 async def test_issued_token_authenticates_as_the_service_account(tmp_path, registry):

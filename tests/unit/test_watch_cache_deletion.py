@@ -18,13 +18,11 @@ from typing import Any
 
 import pytest
 
-from kubi.api import catalog, hooks, selectors
-from kubi.apiserver.cache import Entry, WatchCache
+from kubi.api import catalog, selectors
+from kubi.apiserver.cache import Entry
 from kubi.apiserver.rest import DeleteOptions, Registry, WriteOptions
-from kubi.apiserver.server import bootstrap
 from kubi.client.client import Client, Resource
-from kubi.store import MemoryStore
-from tests.unit.apiserver_fixtures import admin_client
+from tests.unit.apiserver_fixtures import admin_client, memory_registry
 
 PODS = catalog.lookup("", "v1", "pods")
 POD_RESOURCE = Resource.of("v1", "pods")
@@ -32,16 +30,8 @@ POD_RESOURCE = Resource.of("v1", "pods")
 
 @pytest.fixture
 async def registry() -> AsyncIterator[Registry]:
-    hooks.load()
-    store = MemoryStore()
-    await store.open()
-    cache = WatchCache(store)
-    await cache.start()
-    reg = Registry(store, cache)
-    await bootstrap(reg)
-    yield reg
-    await cache.stop()
-    await store.close()
+    async with memory_registry() as reg:
+        yield reg
 
 
 def bound_pod(name: str) -> dict[str, Any]:
