@@ -21,6 +21,8 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
+from kubi.node.runtime.host import linux
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -40,14 +42,7 @@ def _write(path: str, value: str) -> None:
 
 
 def _read(path: str) -> str:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(chunks).decode()
+    return linux.read_file(path).decode()
 
 
 def _write_if_present(path: str, value: str) -> None:

@@ -229,11 +229,8 @@ def setup_and_exec(spec: ProcessSpec, ns_fds: dict[str, int], stdio: tuple[int, 
 def read_report(fd: int) -> dict[str, Any]:
     """The parent's side: read until exec closes the pipe. The report holds the
     child's pid as the node numbers it, and an "error" if it could not start."""
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
     report: dict[str, Any] = {}
-    for line in b"".join(chunks).split(b"\n"):
+    for line in linux.read_all(fd).split(b"\n"):
         if line.strip():
             report.update(json.loads(line))
     return report

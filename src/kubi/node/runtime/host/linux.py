@@ -139,6 +139,26 @@ def unblock_signals() -> None:
     _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
 
 
+# ---- files --------------------------------------------------------------------------
+
+
+def read_all(fd: int) -> bytes:
+    """Everything left to read from `fd`, until end of file."""
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_file(path: str) -> bytes:
+    """A whole file, with plain os calls (no file object to build in a fork)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return read_all(fd)
+    finally:
+        os.close(fd)
+
+
 # ---- processes ----------------------------------------------------------------------
 
 

@@ -15,6 +15,8 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from kubi.node.runtime.host import linux
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -45,17 +47,11 @@ def write_file(path: str, data: bytes, mode: int = 0o644) -> None:
 
 def read_json(path: str | Path) -> dict[str, Any] | None:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        raw = linux.read_file(os.fspath(path))
     except (FileNotFoundError, NotADirectoryError):
         return None
     try:
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    try:
-        data = json.loads(b"".join(chunks))
+        data = json.loads(raw)
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
