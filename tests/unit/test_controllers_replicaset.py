@@ -351,24 +351,31 @@ async def test_ready_and_available_replicas_follow_the_pods(harness: Harness) ->
     assert harness.owner()["status"]["availableReplicas"] == 1
 
 
-async def test_replication_controllers_use_the_same_machinery() -> None:
+def replication_controller() -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ReplicationController",
+            "metadata": {"name": "web", "namespace": "demo"},
+            "spec": {"replicas": 2, "selector": {"app": "web"}, "template": template()}}
+
+
+@pytest.fixture
+async def rc_harness() -> Any:
     h = Harness(REPLICATIONCONTROLLER)
     await h.start()
-    try:
-        rc = {"apiVersion": "v1", "kind": "ReplicationController",
-              "metadata": {"name": "web", "namespace": "demo"},
-              "spec": {"replicas": 2, "selector": {"app": "web"}, "template": template()}}
-        created = await h.api.create(RC_RES, rc, "demo")
-        await eventually(lambda: len(h.pods()) == 2)
-        ref = h.pods()[0]["metadata"]["ownerReferences"][0]
-        assert ref["kind"] == "ReplicationController" and ref["apiVersion"] == "v1"
-        assert ref["uid"] == created["metadata"]["uid"]
-        await eventually(lambda: (h.owner().get("status") or {}).get("replicas") == 2)
-        events = await h.events_flushed()
-        assert {e["source"]["component"] for e in events} == {"replication-controller"}
-        assert {e["involvedObject"]["apiVersion"] for e in events} == {"v1"}
-    finally:
-        await h.stop()
+    yield h
+    await h.stop()
+
+
+async def test_replication_controllers_use_the_same_machinery(rc_harness: Harness) -> None:
+    h = rc_harness
+    created = await h.api.create(RC_RES, replication_controller(), "demo")
+    await eventually(lambda: len(h.pods()) == 2)
+    ref = h.pods()[0]["metadata"]["ownerReferences"][0]
+    assert ref["kind"] == "ReplicationController" and ref["apiVersion"] == "v1"
+    assert ref["uid"] == created["metadata"]["uid"]
+    await eventually(lambda: (h.owner().get("status") or {}).get("replicas") == 2)
+    events = await h.events_flushed()
+    assert {e["source"]["component"] for e in events} == {"replication-controller"}
+    assert {e["involvedObject"]["apiVersion"] for e in events} == {"v1"}
 
 
 async def test_a_deleted_owner_is_forgotten(harness: Harness) -> None:
@@ -380,26 +387,18 @@ async def test_a_deleted_owner_is_forgotten(harness: Harness) -> None:
     assert harness.controller.expectations.pending("demo/web") == (0, 0)
 
 
-async def test_a_changed_selector_is_read_again() -> None:
+async def test_a_changed_selector_is_read_again(rc_harness: Harness) -> None:
     """A ReplicationController's selector may change: the pods it no longer selects
     are released and new ones made, although the pods themselves did not change."""
-    h = Harness(REPLICATIONCONTROLLER)
-    await h.start()
-    try:
-        rc = {"apiVersion": "v1", "kind": "ReplicationController",
-              "metadata": {"name": "web", "namespace": "demo"},
-              "spec": {"replicas": 2, "selector": {"app": "web"}, "template": template()}}
-        await h.api.create(RC_RES, rc, "demo")
-        await eventually(lambda: len(h.pods()) == 2)
-        first = {p["metadata"]["name"] for p in h.pods()}
-        await h.api.patch(RC_RES, "web", {"spec": {
-            "selector": {"app": "web2"}, "template": template({"app": "web2"})}}, "demo")
+    h = rc_harness
+    await h.api.create(RC_RES, replication_controller(), "demo")
+    await eventually(lambda: len(h.pods()) == 2)
+    first = {p["metadata"]["name"] for p in h.pods()}
+    await h.api.patch(RC_RES, "web", {"spec": {
+        "selector": {"app": "web2"}, "template": template({"app": "web2"})}}, "demo")
 
-        def owned() -> set[str]:
-            return {p["metadata"]["name"] for p in h.pods()
-                    if p["metadata"].get("ownerReferences")}
+    def owned() -> set[str]:
+        return {p["metadata"]["name"] for p in h.pods() if p["metadata"].get("ownerReferences")}
 
-        await eventually(lambda: len(owned()) == 2 and not owned() & first)
-        assert len(h.pods()) == 4
-    finally:
-        await h.stop()
+    await eventually(lambda: len(owned()) == 2 and not owned() & first)
+    assert len(h.pods()) == 4
