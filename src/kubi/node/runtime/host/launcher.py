@@ -78,13 +78,8 @@ class Launcher:
             self.running = False
 
     def _reap(self) -> None:
-        while True:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for _ in linux.reaped():
+            pass
 
     def _kill_children(self) -> None:
         """On shutdown nothing we started may stay: holders, and with them

@@ -162,6 +162,18 @@ def read_file(path: str) -> bytes:
 # ---- processes ----------------------------------------------------------------------
 
 
+def reaped() -> Iterator[tuple[int, int]]:
+    """(pid, wait status) of every child that has ended, without blocking."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, status
+
+
 def process_start_time(pid: int, *, zombie: bool = False) -> int | None:
     """Field 22 of /proc/<pid>/stat (clock ticks after boot); None when gone
     or, unless `zombie`, a zombie (dead, only waiting to be reaped; a parent

@@ -137,13 +137,7 @@ class PodShim:
         self._reap()
 
     def _reap(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, status in linux.reaped():
             container = self.by_pid.pop(pid, None)
             if container is not None:
                 container.exited(status)
