@@ -257,12 +257,7 @@ class Client:
     def _url(self, path: str, params: dict | None) -> str:
         # The base follows the connector the session chose (see `session`),
         # which every caller opens before building its URL.
-        url = self._base + path
-        if params:
-            clean = {k: v for k, v in params.items() if v is not None}
-            if clean:
-                url += "?" + urlencode(clean, doseq=True)
-        return url
+        return self._base + _target(path, params)
 
     async def request(
         self,
@@ -275,33 +270,19 @@ class Client:
         timeout: float | None = 60,
     ) -> Any:
         data = None
-        headers = {}
         if body is not None:
             data = body if isinstance(body, bytes) else orjson.dumps(body)
-            headers["Content-Type"] = content_type
         plain = self._plain()
         if plain is not None:
-            answer = await plain.request(method, self._url(path, params)[len(self._base):], data,
-                                         content_type, timeout)
-            if answer.status >= 400:
-                raise error_from_response(answer.status, answer.body)
-            if not answer.body:
-                return None
-            if answer.content_type.startswith("application/json"):
-                return orjson.loads(answer.body)
-            return answer.body.decode()
+            answer = await plain.request(method, _target(path, params), data, content_type,
+                                         timeout)
+            return _answer(answer.status, answer.content_type, answer.body)
+        headers = {"Content-Type": content_type} if data is not None else {}
         async with self.session.request(
             method, self._url(path, params), data=data, headers=headers,
             timeout=aiohttp.ClientTimeout(total=timeout),
         ) as resp:
-            raw = await resp.read()
-            if resp.status >= 400:
-                raise error_from_response(resp.status, raw)
-            if not raw:
-                return None
-            if resp.content_type.startswith("application/json"):
-                return orjson.loads(raw)
-            return raw.decode()
+            return _answer(resp.status, resp.content_type, await resp.read())
 
     # ---- verbs
 
@@ -402,6 +383,27 @@ class Client:
                         continue
                     event = _RECENT_EVENTS.decode(line)
                     yield event["type"], event["object"]
+
+
+def _target(path: str, params: dict | None) -> str:
+    """The path with its query: the parameters that are set."""
+    if params:
+        clean = {k: v for k, v in params.items() if v is not None}
+        if clean:
+            return path + "?" + urlencode(clean, doseq=True)
+    return path
+
+
+def _answer(status: int, content_type: str, raw: bytes) -> Any:
+    """A response's body as the caller gets it: a StatusError for a failure,
+    decoded JSON, text, or None when empty."""
+    if status >= 400:
+        raise error_from_response(status, raw)
+    if not raw:
+        return None
+    if content_type.startswith("application/json"):
+        return orjson.loads(raw)
+    return raw.decode()
 
 
 def dumps(obj: Any) -> str:
