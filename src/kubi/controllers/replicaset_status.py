@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from kubi.api.meta import format_time
-from kubi.controllers.podutil import is_pod_available, is_pod_ready
-from kubi.controllers.podviews import PodView
+from kubi.controllers.podviews import PodView, view_of
 
 REPLICA_FAILURE = "ReplicaFailure"
 
@@ -26,11 +25,6 @@ _COUNTS = ("replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplic
 def desired_replicas(obj: dict[str, Any]) -> int:
     replicas = (obj.get("spec") or {}).get("replicas")
     return 1 if replicas is None else int(replicas)
-
-
-def _fully_labeled(pod: dict[str, Any], template_labels: dict[str, str]) -> bool:
-    labels = (pod.get("metadata") or {}).get("labels") or {}
-    return all(labels.get(k) == v for k, v in template_labels.items())
 
 
 def get_condition(status: dict[str, Any], cond_type: str) -> dict[str, Any] | None:
@@ -68,23 +62,8 @@ def _template_labels(spec: dict[str, Any]) -> dict[str, str]:
     return ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
 
 
-def count_pods(obj: dict[str, Any], pods: Sequence[dict[str, Any]], now: float) -> Counts:
-    spec = obj.get("spec") or {}
-    template_labels = _template_labels(spec)
-    min_ready = int(spec.get("minReadySeconds") or 0)
-    fully_labeled = ready = available = 0
-    for pod in pods:
-        if _fully_labeled(pod, template_labels):
-            fully_labeled += 1
-        if is_pod_ready(pod):
-            ready += 1
-            if is_pod_available(pod, min_ready, now):
-                available += 1
-    return Counts(fully_labeled, ready, available)
-
-
 def count_views(obj: dict[str, Any], views: Sequence[PodView], now: float) -> Counts:
-    """count_pods, from what the pod views already know."""
+    """The counts of the owner's pods, from what their views know."""
     spec = obj.get("spec") or {}
     template_labels = _template_labels(spec)
     min_ready = int(spec.get("minReadySeconds") or 0)
@@ -106,7 +85,7 @@ def calculate_status(obj: dict[str, Any], pods: Sequence[dict[str, Any]],
     status: dict[str, Any] = dict(obj.get("status") or {})
     if "conditions" in status:
         status["conditions"] = list(status["conditions"])
-    fully_labeled, ready, available = counts or count_pods(obj, pods, now)
+    fully_labeled, ready, available = counts or count_views(obj, [view_of(p) for p in pods], now)
 
     failure = get_condition(status, REPLICA_FAILURE)
     if manage_error is not None and failure is None:
