@@ -92,8 +92,11 @@ class EventBroadcaster:
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(max_queued)
         self._task: asyncio.Task[None] | None = None
 
-    def recorder(self, component: str, host: str = "") -> EventRecorder:
-        return EventRecorder(self, component=component, host=host)
+    def recorder(self, component: str, host: str = "", *,
+                 submit: Callable[[dict[str, Any]], None] | None = None) -> EventRecorder:
+        """A recorder for `component`; its events go to `submit` (an EventHold's
+        add, say) when given, else straight into this broadcaster's queue."""
+        return EventRecorder(self, component=component, host=host, submit=submit)
 
     def submit(self, event: dict[str, Any]) -> None:
         try:
@@ -190,10 +193,12 @@ class EventBroadcaster:
 class EventRecorder:
     """Records events on behalf of one component, e.g. `replicaset-controller`."""
 
-    def __init__(self, broadcaster: EventBroadcaster, *, component: str, host: str = "") -> None:
+    def __init__(self, broadcaster: EventBroadcaster, *, component: str, host: str = "",
+                 submit: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.broadcaster = broadcaster
         self.component = component
         self.host = host
+        self.submit = submit or broadcaster.submit
 
     def event(self, obj: dict[str, Any], event_type: str, reason: str, message: str, *,
               kind: str | None = None, api_version: str | None = None) -> None:
@@ -201,7 +206,7 @@ class EventRecorder:
             log.error("unsupported event type %r", event_type)
             return
         ref = object_reference(obj, kind=kind, api_version=api_version)
-        self.broadcaster.submit(self.make_event(ref, event_type, reason, message))
+        self.submit(self.make_event(ref, event_type, reason, message))
 
     def make_event(self, ref: dict[str, str], event_type: str, reason: str,
                    message: str) -> dict[str, Any]:

@@ -6,7 +6,8 @@ synchronously, on the in-memory cache, each pod assumed on its node before
 the next decision, so they never race each other; the `pods/binding` calls
 then run concurrently (64 in flight by default, the loop waits when all are
 busy), because the API round-trip, not the decision, is the slow part. A
-bound pod gets a `Scheduled` event; a pod that fits nowhere gets the
+bound pod gets a `Scheduled` event (written once the scheduler has recorded
+nothing for half a second: controllers/eventhold.py); a pod that fits nowhere gets the
 PodScheduled=False condition (reason `Unschedulable`, upstream's message) and
 a `FailedScheduling` warning, and waits in the queue for a cluster change.
 A failed binding is forgotten from the cache and retried after a backoff.
@@ -31,6 +32,7 @@ import aiohttp
 
 from kubi.api.errors import StatusError
 from kubi.client.client import Client, Resource
+from kubi.controllers.eventhold import EventHold
 from kubi.controllers.events import NORMAL, WARNING, EventBroadcaster
 from kubi.controllers.leader import LeaderElector
 from kubi.scheduler.algorithm import Diagnosis, schedule_pod
@@ -47,6 +49,9 @@ LEASE_NAME = "kube-scheduler"
 BIND_CONCURRENCY = 64
 # Room for one Scheduled event per pod of a large burst, written after the bindings.
 EVENT_QUEUE = 20000
+# Events wait until the scheduler has recorded none for this long (eventhold.py):
+# the pods of a burst start on their nodes meanwhile.
+EVENT_SETTLE = 0.5
 # How long the decision loop may hold the event loop before letting I/O run.
 YIELD_EVERY = 0.005
 
@@ -68,7 +73,8 @@ class Scheduler:
         self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
         self._own_events = events is None
         self.events = events or EventBroadcaster(client, max_queued=EVENT_QUEUE)
-        self.recorder = self.events.recorder(name)
+        self.event_hold = EventHold(self.events.submit, settle=EVENT_SETTLE)
+        self.recorder = self.events.recorder(name, submit=self.event_hold.add)
         self.elector = LeaderElector(client, name=LEASE_NAME, identity=self.identity) \
             if leader_election else None
         self.cache = SchedulerCache()
@@ -111,6 +117,7 @@ class Scheduler:
                 await self.elector.run(self._lead)
                 log.warning("%s: lost the scheduler lease, campaigning again", self.identity)
         finally:
+            self.event_hold.release()
             if self._own_events:
                 await self.events.stop()
 

@@ -34,13 +34,13 @@ from typing import Any, cast
 from kubi.api.errors import StatusError
 from kubi.client.client import Client, Resource
 from kubi.client.informer import Informer
+from kubi.controllers.eventhold import EventHold
 from kubi.controllers.events import NORMAL, EventBroadcaster
 from kubi.node.agent import machine as machine_facts
 from kubi.node.agent import node as node_report
 from kubi.node.agent.containerconfig import LABEL_GRACE_PERIOD, EnvResolver, api_env_resolver
 from kubi.node.agent.context import NodeContext, NoVolumes, PodHooks, PodVolumes, VolumeService
 from kubi.node.agent.endpoints import WorkerEndpoints
-from kubi.node.agent.eventhold import EventHold
 from kubi.node.agent.pleg import PERIOD, Relist
 from kubi.node.agent.probes import ProbeManager
 from kubi.node.agent.server import AgentServer
@@ -153,7 +153,7 @@ class Agent:
             volumes=volumes or NoVolumes(),
             network_ready=lambda: self.pod_cidr is not None or not self.require_pod_cidr,
             node_hosts=_NodeFile("/etc/hosts"), node_resolv=_NodeFile("/etc/resolv.conf"),
-            event_hold=EventHold(self.events.submit, statuses_pending=self.statuses.pending),
+            event_hold=EventHold(self.events.submit, busy=self.statuses.pending),
             clock=clock)
         self.sim = SimPodLifecycle(self.statuses, ipam=IPAM())
         self.sim_slot = NodeSlot(node_name, self.machine.internal_ip, None, self.recorder)

@@ -3,7 +3,7 @@
 One `NodeContext` per agent. Workers read the node's address and files,
 write statuses through the shared `PodStatusManager`, record events through
 the node's recorder (rate-limited like the kubelet's, and held back while
-pods start: eventhold.py), keep back-off and probes in shared managers, and
+pods start: controllers/eventhold.py), keep back-off and probes in shared managers, and
 ask the seams for what other issues provide: the environment (`env`), the
 volumes (`volumes`) and whether the pod network is ready (`network_ready`).
 Container logs live under `log_root` (`<ns>_<name>_<uid>/<container>/
@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 from kubi.controllers.events import EventRecorder
 from kubi.node.agent.backoff import Backoff
 from kubi.node.agent.containerconfig import EnvResolver
-from kubi.node.agent.eventhold import EventHold
+from kubi.controllers.eventhold import EventHold
 from kubi.node.agent.probes import ProbeManager
 from kubi.node.runtime.base import Mount
 from kubi.node.sim.pods import EventBudget, container_field_path, pod_reference
@@ -112,7 +112,7 @@ class NodeContext:
     node_hosts: Callable[[], str] = _empty
     node_resolv: Callable[[], str] = _empty
     event_budget: EventBudget = field(default_factory=EventBudget)
-    # Where events wait while pods start (eventhold.py); without one they go at once.
+    # Where events wait while pods start (controllers/eventhold.py); without one they go at once.
     event_hold: EventHold | None = None
     scheme: str = "kubi-host"
     clock: Callable[[], float] = time.time

@@ -179,11 +179,11 @@ class PodWorker:
                 terminating = self.removed or self.deleting
                 step = self._terminate(report=not self.removed) if terminating else self.sync()
                 self._step = asyncio.ensure_future(step)
-                # Events wait while pods start (eventhold.py); a termination
+                # Events wait while pods start (controllers/eventhold.py); a termination
                 # mostly waits for grace periods, and holds nothing back.
                 hold = None if terminating else self.ctx.event_hold
                 if hold is not None:
-                    hold.sync_started()
+                    hold.work_started()
                 try:
                     due = await self._step
                 except asyncio.CancelledError:
@@ -197,7 +197,7 @@ class PodWorker:
                     due = self.ctx.clock() + ERROR_RETRY
                 finally:
                     if hold is not None:
-                        hold.sync_ended()
+                        hold.work_ended()
                 if terminating:
                     return
                 if not unchanged_but_for(self._acted_on, self.observed()):
