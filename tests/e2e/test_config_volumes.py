@@ -300,7 +300,14 @@ def test_two_containers_share_an_emptydir(node: Cluster) -> None:
           container_name="reader")
     assert exec_(node, "empty-dir-vol-demo", "cat", "/cache/two",
                  container_name="volume-test-container") == "from-reader\n"
+    # The pods' directories are a tmpfs; an emptyDir on disk is bound in from the disk.
+    assert exec_(node, "empty-dir-vol-demo", "stat", "-f", "-c", "%T", "/cache").strip() \
+        != "tmpfs"
+    uid = pod_or_none(node, "empty-dir-vol-demo", NS)["metadata"]["uid"]
+    backing = node.data_dir / "agent" / "pods-emptydir" / uid / "cache-volume"
+    assert (backing / "one").read_text() == "from-writer\n"
     delete(node, "empty-dir-vol-demo")
+    assert not backing.parent.exists()
 
 
 def test_an_emptydir_over_its_size_limit_evicts_the_pod(node: Cluster) -> None:

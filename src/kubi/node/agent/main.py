@@ -82,7 +82,7 @@ async def run(kubeconfig: str | Path, node_name: str | None = None,
         log.warning("node %s: running without root: pods are plain processes on the node's "
                     "network, without their own hostname, DNS files, mounts or limits", name)
     client = Client.from_kubeconfig(kubeconfig, user_agent=f"kubi-agent/{name}")
-    options.setdefault("volumes", NodeVolumes(client, use_tmpfs=isolated, shared_mount=isolated))
+    options.setdefault("volumes", NodeVolumes(client, use_tmpfs=isolated, pods_tmpfs=isolated))
     agent = Agent(client, node_name=name, runtime=make_runtime, data_dir=root, port=port,
                   tls_cert=tls_cert, tls_key=tls_key, client_ca=client_ca, machine=machine,
                   require_pod_cidr=isolated, **options)

@@ -74,6 +74,9 @@ class VolumeContext:
     node_allocatable: Mapping[str, str] = field(default_factory=dict)
     # Memory-backed volumes need mount(2); without it they are plain directories.
     use_tmpfs: bool = field(default_factory=lambda: os.geteuid() == 0)
+    # Set when the pods' directories are in memory (a tmpfs): emptyDirs on disk
+    # then live in `<disk_root>/<pod uid>/<name>`, bound at their usual place.
+    disk_root: str | None = None
 
 
 def volume_source(volume: Mapping[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""tmpfs mounts for memory-backed volumes, through mount(2) and umount2(2) directly.
+"""tmpfs mounts for memory-backed volumes (and bind mounts for disk-backed
+emptyDirs), through mount(2) and umount2(2) directly.
 
 Calling libc avoids a `mount` process per volume and gives errno-precise
 failures. Whether a directory already carries a mount (so setup is idempotent
@@ -15,6 +16,7 @@ import errno
 import os
 
 _MNT_DETACH = 2
+_MS_BIND = 0x1000
 _libc: ctypes.CDLL | None = None
 
 
@@ -36,6 +38,12 @@ def mount_tmpfs(path: str, size_bytes: int | None = None) -> None:
     _check(_lib().mount(b"tmpfs", os.fsencode(path), b"tmpfs", ctypes.c_ulong(0),
                         ctypes.c_char_p(options.encode() if options else None)),
            "mount tmpfs on", path)
+
+
+def bind(source: str, target: str) -> None:
+    _check(_lib().mount(os.fsencode(source), os.fsencode(target), None,
+                        ctypes.c_ulong(_MS_BIND), None),
+           f"bind {source} on", target)
 
 
 def unmount(path: str) -> None:

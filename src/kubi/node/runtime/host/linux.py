@@ -314,30 +314,22 @@ def mounts_under(path: str) -> list[str]:
     return sorted(set(found), key=lambda p: (p.count("/"), p), reverse=True)
 
 
-def ensure_shared_mount(path: str) -> None:
-    """Make `path` a mount point with shared propagation, as `ip netns` does for
-    /run/netns.
+def ensure_tmpfs(path: str, options: str = "mode=0700", *, executable: bool = False) -> None:
+    """Make `path` a tmpfs with shared propagation, unless it is a mount point
+    already: one an earlier run left keeps its content, which is how a
+    restarted agent finds what its predecessor recorded. For what a reboot
+    ends anyway (records of processes, links and mounts; pods' directories),
+    as containerd keeps its state under /run.
 
-    Mount namespaces created later copy the mounts below `path`; when these are
+    Mount namespaces created later copy the mounts below `path`; as these are
     shared, unmounting one on the node also removes its copies, so a pod's
-    netns or tmpfs is not kept alive by another pod's container.
-    """
-    path = os.path.realpath(path)
-    points = mount_points()
-    if not any(p == path for p, _ in points):
-        mount(path, path, None, MS_BIND | MS_REC)
-    mount(None, path, None, MS_SHARED)
-
-
-def ensure_tmpfs(path: str, options: str = "mode=0700") -> None:
-    """Make `path` a tmpfs with shared propagation (see ensure_shared_mount),
-    unless it is a mount point already: one an earlier run left keeps its
-    content, which is how a restarted agent finds what its predecessor
-    recorded. For records of processes, links and mounts, which a reboot
-    ends anyway, as containerd keeps its state under /run."""
+    netns or tmpfs is not kept alive by another pod's container. Programs
+    cannot be run from it unless `executable` (pods run scripts from their
+    volumes)."""
     path = os.path.realpath(path)
     if not any(p == path for p, _ in mount_points()):
-        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, options)
+        flags = MS_NOSUID | MS_NODEV | (0 if executable else MS_NOEXEC)
+        mount("tmpfs", path, "tmpfs", flags, options)
     mount(None, path, None, MS_SHARED)
 
 
