@@ -233,16 +233,15 @@ class ContainerOps:
         The sandbox's own hosts file is written before the network gives the
         pod its address; as the kubelet does, each container gets a file that
         maps the pod's IP (and FQDN) instead, unless it mounts its own. The
-        file is written by a worker thread: creating a directory and a file on
-        a journalled filesystem may wait, and the event loop serves every pod."""
+        file is written in the event loop: the pods' directories are a tmpfs
+        wherever containers get mounts (agent/volumes.py)."""
         worker = self.worker
         spec = worker.pod.get("spec") or {}
         if spec.get("hostNetwork") or not worker.pod_ip or \
                 any(m.container_path == ETC_HOSTS for m in mounts):
             return []
         path = worker.pod_dir / "etc-hosts"
-        await asyncio.to_thread(_write_hosts, path,
-                                dnsfiles.hosts_file(worker.pod, [worker.pod_ip]))
+        _write_hosts(path, dnsfiles.hosts_file(worker.pod, [worker.pod_ip]))
         return [Mount(host_path=str(path), container_path=ETC_HOSTS, is_file=True)]
 
     def _target(self, container: dict[str, Any], container_id: str) -> Target:

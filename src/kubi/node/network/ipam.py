@@ -17,7 +17,9 @@ import ipaddress
 import json
 from pathlib import Path
 
-from kubi.node.runtime.host.state import write_json
+import orjson
+
+from kubi.node.runtime.host.state import replace_file
 
 
 class AddressesExhausted(Exception):
@@ -71,12 +73,12 @@ class Ipam:
         return self._allocations
 
     def _save(self) -> None:
-        data = {"allocations": self._allocations, "last": self._last}
+        data = orjson.dumps({"allocations": self._allocations, "last": self._last})
         try:
-            write_json(self.path, data)
+            replace_file(self.path, data)
         except FileNotFoundError:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_json(self.path, data)
+            replace_file(self.path, data)
 
     def allocate(self, owner: str) -> str:
         """The owner's address, allocating one on the first call."""

@@ -71,8 +71,8 @@ async def setup(pod: Mapping[str, Any], volume: Mapping[str, Any], pod_dir: str,
     async with _lock(path):
         files = await _payload(pod, volume, ctx)
         try:
-            await asyncio.to_thread(_prepare_dir, path, pod, ctx, source in _MEMORY_BACKED)
-            await asyncio.to_thread(_project, path, files, pod)
+            await asyncio.to_thread(_prepare_and_project, path, files, pod, ctx,
+                                    source in _MEMORY_BACKED)
         except (OSError, PayloadError) as exc:
             raise MountError(volume["name"], str(exc)) from exc
     return path
@@ -110,6 +110,12 @@ def _prepare_dir(path: str, pod: Mapping[str, Any], ctx: VolumeContext,
     os.chmod(path, 0o777)
     if memory_backed and ctx.use_tmpfs and tmpfs.mount_type(path) != "tmpfs":
         tmpfs.mount_tmpfs(path, memory_volume_size(pod, None, ctx.node_allocatable))
+
+
+def _prepare_and_project(path: str, files: Files, pod: Mapping[str, Any], ctx: VolumeContext,
+                         memory_backed: bool) -> None:
+    _prepare_dir(path, pod, ctx, memory_backed)
+    _project(path, files, pod)
 
 
 def _project(path: str, files: Files, pod: Mapping[str, Any]) -> bool:

@@ -41,6 +41,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from kubi.node.network import PodNetwork
 from kubi.node.runtime.base import (
     CREATED,
@@ -62,7 +64,7 @@ from kubi.node.runtime.host.state import (
     remember_mount_points,
     remove_mount_points,
     write_file,
-    write_json,
+    replace_file,
 )
 from kubi.node.runtime.host.streams import AttachSession, ExecSession, connect_loopback
 
@@ -252,7 +254,8 @@ class HostRuntime:
         return record
 
     def _save_sandbox(self, record: SandboxRecord) -> None:
-        write_json(self._files.sandbox_file(record.id, "sandbox.json"), record.to_json())
+        replace_file(self._files.sandbox_file(record.id, "sandbox.json"),
+                     orjson.dumps(record.to_json()))
 
     async def run_pod_sandbox(self, config: SandboxConfig) -> str:
         sandbox_id = secrets.token_hex(32)
@@ -358,7 +361,8 @@ class HostRuntime:
         record = ContainerRecord(id=container_id, sandbox_id=sandbox_id, config=config,
                                  created_at=time.time(), cgroup=cgroup)
         os.mkdir(self._files.container_dir(container_id), 0o700)
-        write_json(self._files.container_file(container_id, "container.json"), record.to_json())
+        replace_file(self._files.container_file(container_id, "container.json"),
+                     orjson.dumps(record.to_json()))
         self._containers[container_id] = record
         return container_id
 

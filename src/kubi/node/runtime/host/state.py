@@ -26,12 +26,20 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> None:
+    """Replace a record. The shims' way: the runtime's own process encodes
+    with orjson and calls replace_file, which the launcher, whose forks pay
+    for every module it has loaded, does not import."""
+    # encode, not dump: only the one-shot encoder is the C one.
+    replace_file(path, _ENCODER.encode(data).encode())
+
+
+def replace_file(path: str | Path, data: bytes) -> None:
+    """Replace a file's content atomically (write a new file, then rename it).
+    Written with os calls rather than a file object, which the shims' forks
+    would first have to copy the io machinery's pages for."""
     path = str(path)
     tmp = f"{path}.tmp{os.getpid()}"
-    # encode, not dump: only the one-shot encoder is the C one. Written with
-    # os calls rather than a file object, which the shims' forks would first
-    # have to copy the io machinery's pages for.
-    write_file(tmp, _ENCODER.encode(data).encode())
+    write_file(tmp, data)
     os.replace(tmp, path)
 
 
