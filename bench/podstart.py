@@ -48,6 +48,9 @@ NAMESPACE = "podstart"
 TARGET_P99_MS, TARGET_BATCH = 300.0, 50
 UPSTREAM_SLO_MS = 5000.0
 WAIT = 120.0
+# Each batch starts on a quiet machine: busy under QUIET_BUSY of its cores for
+# QUIET_WINDOW seconds, waited for up to QUIET_MAX seconds.
+QUIET_BUSY, QUIET_WINDOW, QUIET_MAX = 0.15, 0.2, 3.0
 
 
 def say(text: str = "") -> None:
@@ -155,6 +158,19 @@ class Floor:
         await self.runtime.destroy_all()
 
 
+async def machine_quiet() -> None:
+    """Wait until the machine has been nearly idle for a moment, so that no
+    batch pays for the one before it: the kernel frees network namespaces in
+    the background, and a deleted pod's clean-up outlives its API object."""
+    cores = os.cpu_count() or 1
+    deadline = time.monotonic() + QUIET_MAX
+    while time.monotonic() < deadline:
+        before = machine_busy_seconds()
+        await asyncio.sleep(QUIET_WINDOW)
+        if (machine_busy_seconds() - before) / (QUIET_WINDOW * cores) < QUIET_BUSY:
+            return
+
+
 async def node_ready(client: Client, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -240,8 +256,11 @@ async def measure(args: argparse.Namespace, cluster: NodeCluster, work: Path) ->
                 floor_times, runtime_times, records = [], [], []
                 usage = Usage()
                 for round_ in range(args.rounds):
+                    await machine_quiet()
                     floor_times += await floor.raw_batch(count)
+                    await machine_quiet()
                     runtime_times += await floor.runtime_batch(count)
+                    await machine_quiet()
                     if args.profile and count == max(batches) and round_ == args.rounds - 1:
                         names = await profiled_batch(starts, cluster, count, work)
                     else:

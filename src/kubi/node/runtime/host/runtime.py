@@ -71,6 +71,14 @@ from kubi.node.runtime.host.streams import AttachSession, ExecSession, connect_l
 SHM_SIZE = 64 << 20
 # Records and the pods' small files; each pod's /dev/shm is a tmpfs of its own.
 STATE_TMPFS = "mode=0700,size=64m"
+# Sandboxes being made at once, per CPU. A holder spends its start in the
+# kernel (a network namespace, a veth pair, the bridge), much of it under
+# the one lock of the network stack: fifty at once contend for it and for
+# the CPUs, and all finish late, where a few at a time keep the CPUs as busy
+# and finish one after another (as CNI plugins, which take a lock, do).
+HOLDERS_PER_CPU = 4
+# A holder that has not answered by then fails its sandbox and frees its slot.
+HOLDER_TIMEOUT = 60.0
 # How long a SIGKILLed container (or holder) may take to be gone.
 KILL_WAIT = 10.0
 
@@ -100,6 +108,8 @@ class HostRuntime:
         self._pidfds: dict[str, int] = {}
         self._shim_watches: dict[str, socket.socket] = {}
         self._loaded = False
+        # Holders making their namespaces at the same time (see HOLDERS_PER_CPU).
+        self._holder_slots = asyncio.Semaphore(HOLDERS_PER_CPU * (os.cpu_count() or 1))
         # Told the pod uid as soon as one of its containers has exited (the
         # agent wakes that pod's worker rather than wait for its relist).
         self.on_container_exit: Callable[[str], None] | None = None
@@ -273,12 +283,13 @@ class HostRuntime:
                 interface = self.network.prepare_pod(sandbox_id)
                 record.ip = interface.ip
             self._save_sandbox(record)
-            reply = await self._launcher.call({
-                "op": "holder", "sandbox_id": sandbox_id, "hostname": config.hostname,
-                "isolated": self.isolated, "host_network": config.host_network,
-                "shm": ({"path": f"{directory}/shm", "size": self.shm_size}
-                        if self.isolated else None),
-                "network": interface.to_json() if interface is not None else None})
+            async with self._holder_slots, asyncio.timeout(HOLDER_TIMEOUT):
+                reply = await self._launcher.call({
+                    "op": "holder", "sandbox_id": sandbox_id, "hostname": config.hostname,
+                    "isolated": self.isolated, "host_network": config.host_network,
+                    "shm": ({"path": f"{directory}/shm", "size": self.shm_size}
+                            if self.isolated else None),
+                    "network": interface.to_json() if interface is not None else None})
             if "error" in reply:
                 raise RuntimeError_(reply["error"], "CreatePodSandboxError")
             record.holder_pid, record.holder_start = reply["pid"], reply["start_time"]
@@ -288,7 +299,9 @@ class HostRuntime:
             await asyncio.shield(self.remove_pod_sandbox(sandbox_id))
             if isinstance(exc, RuntimeError_) or not isinstance(exc, Exception):
                 raise
-            raise RuntimeError_(f"failed to set up the pod sandbox: {exc}",
+            reason = (f"its holder did not answer within {HOLDER_TIMEOUT:g}s"
+                      if isinstance(exc, TimeoutError) else str(exc))
+            raise RuntimeError_(f"failed to set up the pod sandbox: {reason}",
                                 "CreatePodSandboxError") from exc
         return sandbox_id
 
