@@ -82,7 +82,11 @@ async def serve(request: web.Request, registry, info: RequestInfo) -> web.Stream
                 break
             wait = min(left, BOOKMARK_INTERVAL) if bookmarks else left
             try:
-                item = await asyncio.wait_for(watcher.queue.get(), wait)
+                if watcher.queue.empty():
+                    async with asyncio.timeout(wait):
+                        item = await watcher.queue.get()
+                else:
+                    item = watcher.queue.get_nowait()
             except TimeoutError:
                 if bookmarks and time.monotonic() < deadline:
                     await response.write(encoder.bookmark(registry.cache.rev))

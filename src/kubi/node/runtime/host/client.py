@@ -23,14 +23,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 import kubi
 from kubi.node.runtime.base import RuntimeError_
 from kubi.node.runtime.host import linux
 from kubi.node.runtime.host.holder import wants_pid_namespace
-from kubi.node.runtime.host.protocol import encode, holder_address, launcher_address, pod_address
+from kubi.node.runtime.host.protocol import holder_address, launcher_address, pod_address
 from kubi.node.runtime.host.state import read_json
 
 START_TIMEOUT = 15.0
+
+
+def _encode(request: dict[str, Any]) -> bytes:
+    """A request line as protocol.encode writes it, with orjson: this side is
+    the agent's process (the launcher's, whose forks pay for each module it
+    loads, keeps to the standard library)."""
+    return orjson.dumps(request) + b"\n"
 
 
 class LauncherClient:
@@ -109,7 +118,7 @@ class LauncherClient:
         try:
             await loop.sock_connect(
                 sock, self.holder_address if in_pid_namespace else self.address)
-            data = encode(request)
+            data = _encode(request)
             if fds:
                 # A fresh connection's buffer takes a request line at once.
                 socket.send_fds(sock, [data], fds)
@@ -161,7 +170,7 @@ async def _shim_connection(sandbox_id: str, request: dict[str, Any]) -> socket.s
     sock.setblocking(False)
     try:
         await loop.sock_connect(sock, pod_address(sandbox_id))
-        await loop.sock_sendall(sock, encode(request))
+        await loop.sock_sendall(sock, _encode(request))
     except BaseException:
         sock.close()
         raise
