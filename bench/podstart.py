@@ -288,6 +288,8 @@ async def measure(args: argparse.Namespace, cluster: NodeCluster, work: Path) ->
 
 async def report_memory(count: int, starts: PodStarts, cluster: NodeCluster,
                         idle_rss: float) -> None:
+    if count <= 0:
+        return
     names: list[str] = []
     while len(names) < count:
         names += await starts.batch(min(50, count - len(names)))
