@@ -7,9 +7,10 @@ the next decision, so they never race each other; the `pods/binding` calls
 then run concurrently (64 in flight by default, the loop waits when all are
 busy), because the API round-trip, not the decision, is the slow part. A
 bound pod gets a `Scheduled` event (written once the scheduler has recorded
-nothing for half a second: controllers/eventhold.py); a pod that fits nowhere gets the
-PodScheduled=False condition (reason `Unschedulable`, upstream's message) and
-a `FailedScheduling` warning, and waits in the queue for a cluster change.
+none for half a second: controllers/eventhold.py); a pod that fits nowhere
+gets the PodScheduled=False condition (reason `Unschedulable`, upstream's
+message) and a `FailedScheduling` warning, and waits in the queue for a
+cluster change.
 A failed binding is forgotten from the cache and retried after a backoff.
 
 Informer handlers (see `handlers.py`) keep the cache and the queue current.

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from kubi.controllers.eventhold import EventHold
 from kubi.controllers.events import EventRecorder
 from kubi.node.agent.backoff import Backoff
 from kubi.node.agent.containerconfig import EnvResolver
-from kubi.controllers.eventhold import EventHold
 from kubi.node.agent.probes import ProbeManager
 from kubi.node.runtime.base import Mount
 from kubi.node.sim.pods import EventBudget, container_field_path, pod_reference

@@ -2,13 +2,14 @@
 
 The directory is `<pod_dir>/volumes/kubernetes.io~empty-dir/<name>`, mode 0777 so
 any container user can write to it. `medium: Memory` mounts a tmpfs there, sized
-as `memory.memory_volume_size` says. When the pods' directories are themselves in
-memory (`VolumeContext.disk_root`, the agent running as root), an emptyDir on
-disk is a directory under `disk_root` bound there. Setup is idempotent (a pod worker retries
-and restarts containers), so it never wipes an existing volume. On disk a
-`sizeLimit` is enforced by eviction, not by the filesystem: the agent polls
-`usage.usage_bytes`. Teardown unmounts the tmpfs or the bind, if any, and deletes everything; the
-agent deletes a pod's directory under `disk_root` with the pod's own.
+as `memory.memory_volume_size` says. When the pods' directories are themselves
+in memory (`VolumeContext.disk_root`, the agent running as root), an emptyDir
+on disk is a directory under `disk_root` bound there. Setup is idempotent (a
+pod worker retries and restarts containers), so it never wipes an existing
+volume. On disk a `sizeLimit` is enforced by eviction, not by the filesystem:
+the agent polls `usage.usage_bytes`. Teardown unmounts the tmpfs or the bind,
+if any, and deletes everything; the agent deletes a pod's directory under
+`disk_root` with the pod's own.
 """
 
 from __future__ import annotations

@@ -63,8 +63,8 @@ from kubi.node.runtime.host.state import (
     read_json,
     remember_mount_points,
     remove_mount_points,
-    write_file,
     replace_file,
+    write_file,
 )
 from kubi.node.runtime.host.streams import AttachSession, ExecSession, connect_loopback
 
