@@ -210,6 +210,49 @@ async def test_many_pods_at_once(host_env: Env) -> None:
     assert len(ips) == 8
 
 
+async def test_sandboxes_are_made_a_few_at_a_time(host_env: Env) -> None:
+    runtime = host_env.runtime
+    runtime._holder_slots = asyncio.Semaphore(2)
+    answer = runtime._launcher.call
+    in_flight, most = 0, 0
+
+    async def counted(request: dict, fds: list[int] | None = None) -> dict:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            return await answer(request, fds)
+        finally:
+            in_flight -= 1
+
+    runtime._launcher.call = counted  # type: ignore[method-assign]
+    await asyncio.gather(*(host_env.sandbox(f"s{i}") for i in range(6)))
+    assert most == 2
+    assert len(await runtime.list_pod_sandboxes()) == 6
+
+
+async def test_a_holder_that_never_answers_fails_its_sandbox(
+        host_env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubi.node.runtime.host import runtime as host_runtime
+    monkeypatch.setattr(host_runtime, "HOLDER_TIMEOUT", 0.2)
+    runtime = host_env.runtime
+    answer = runtime._launcher.call
+
+    async def silent(request: dict, fds: list[int] | None = None) -> dict:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    runtime._launcher.call = silent  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError_) as failed:
+        await runtime.run_pod_sandbox(host_env.sandbox_config("mute"))
+    assert failed.value.reason == "CreatePodSandboxError"
+    assert "did not answer within 0.2s" in str(failed.value)
+    assert await runtime.list_pod_sandboxes() == []
+    # Its slot is free again.
+    runtime._launcher.call = answer  # type: ignore[method-assign]
+    await host_env.sandbox("speaks")
+
+
 async def test_without_isolation_pods_are_plain_processes(tmp_path: Path) -> None:
     from kubi.node.runtime.host.runtime import HostRuntime
     runtime = HostRuntime(tmp_path / "plain", None, isolated=False,
