@@ -3,9 +3,10 @@
 One `NodeContext` per agent. Workers read the node's address and files,
 write statuses through the shared `PodStatusManager`, record events through
 the node's recorder (rate-limited like the kubelet's, and held back while
-pods start: controllers/eventhold.py), keep back-off and probes in shared managers, and
-ask the seams for what other issues provide: the environment (`env`), the
-volumes (`volumes`) and whether the pod network is ready (`network_ready`).
+pods start: controllers/eventhold.py), keep back-off and probes in shared
+managers, and ask the seams for what other issues provide: the environment
+(`env`), the volumes (`volumes`) and whether the pod network is ready
+(`network_ready`).
 Container logs live under `log_root` (`<ns>_<name>_<uid>/<container>/
 <attempt>.log`, as /var/log/pods), the files the agent keeps per pod under
 `pod_root/<uid>` (as /var/lib/kubelet/pods).
