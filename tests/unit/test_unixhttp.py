@@ -6,7 +6,8 @@ and, against the real server, many concurrent writers of one object."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -81,15 +82,23 @@ def ok(body: bytes, content_type: str = "application/json") -> list[bytes]:
     return [whole[:10], whole[10:len(head) + 3], whole[len(head) + 3:]]
 
 
-async def scripted(tmp_path: Path, answer: Answer) -> tuple[ScriptedServer, UnixHTTP]:
+@contextlib.asynccontextmanager
+async def scripted(tmp_path: Path, answer: Answer
+                   ) -> AsyncIterator[tuple[ScriptedServer, UnixHTTP]]:
+    """A scripted server and a client of it (four connections at most), both
+    closed at the end."""
     server = ScriptedServer(answer)
     await server.start(tmp_path / "s.sock")
-    return server, UnixHTTP(str(tmp_path / "s.sock"), {"User-Agent": "test"}, limit=4)
+    http = UnixHTTP(str(tmp_path / "s.sock"), {"User-Agent": "test"}, limit=4)
+    try:
+        yield server, http
+    finally:
+        await http.close()
+        await server.stop()
 
 
 async def test_a_response_with_a_length_is_read_and_the_connection_reused(tmp_path: Path) -> None:
-    server, http = await scripted(tmp_path, lambda req: ok(b'{"a": 1}'))
-    try:
+    async with scripted(tmp_path, lambda req: ok(b'{"a": 1}')) as (server, http):
         for _ in range(3):
             answer = await http.request("GET", "/api/v1/namespaces?limit=1")
             assert (answer.status, answer.content_type, answer.body) == \
@@ -98,31 +107,26 @@ async def test_a_response_with_a_length_is_read_and_the_connection_reused(tmp_pa
         first = server.requests[0]
         assert first.startswith(b"GET /api/v1/namespaces?limit=1 HTTP/1.1\r\n")
         assert b"Host: localhost\r\n" in first and b"User-Agent: test\r\n" in first
-    finally:
-        await http.close()
-        await server.stop()
 
 
 async def test_a_body_is_sent_with_its_type_and_length(tmp_path: Path) -> None:
-    server, http = await scripted(tmp_path, lambda req: ok(req.split(b"\r\n\r\n", 1)[1]))
-    try:
+    def echo(req: bytes) -> list[bytes]:
+        return ok(req.split(b"\r\n\r\n", 1)[1])
+
+    async with scripted(tmp_path, echo) as (server, http):
         answer = await http.request("PATCH", "/x", b'{"b": 2}', "application/merge-patch+json")
         assert answer.body == b'{"b": 2}'
         assert b"Content-Type: application/merge-patch+json\r\n" in server.requests[0]
         assert b"Content-Length: 8\r\n" in server.requests[0]
         await http.request("POST", "/empty")
         assert b"Content-Length: 0\r\n" in server.requests[1]
-    finally:
-        await http.close()
-        await server.stop()
 
 
 async def test_a_chunked_response_is_joined(tmp_path: Path) -> None:
     pieces = [b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n",
               b"Content-Type: application/json; charset=utf-8\r\n\r\n",
               b"4\r\n{\"a\"\r\n", b"3;ext=1\r\n: 1\r\n1\r\n}\r\n0\r\n", b"\r\n"]
-    server, http = await scripted(tmp_path, lambda req: pieces)
-    try:
+    async with scripted(tmp_path, lambda req: pieces) as (server, http):
         answer = await http.request("GET", "/c")
         assert answer.status == 201
         assert answer.content_type.startswith("application/json")
@@ -130,45 +134,31 @@ async def test_a_chunked_response_is_joined(tmp_path: Path) -> None:
         # The connection is still usable afterwards.
         assert (await http.request("GET", "/c")).body == b'{"a": 1}'
         assert server.connections == 1
-    finally:
-        await http.close()
-        await server.stop()
 
 
 async def test_no_content_has_no_body(tmp_path: Path) -> None:
-    server, http = await scripted(tmp_path, lambda req: [b"HTTP/1.1 204 No Content\r\n\r\n"])
-    try:
+    no_content = [b"HTTP/1.1 204 No Content\r\n\r\n"]
+    async with scripted(tmp_path, lambda req: no_content) as (_, http):
         answer = await http.request("DELETE", "/d")
         assert (answer.status, answer.body) == (204, b"")
-    finally:
-        await http.close()
-        await server.stop()
 
 
 async def test_a_connection_closed_while_idle_is_replaced(tmp_path: Path) -> None:
-    server, http = await scripted(tmp_path, lambda req: ok(b"{}"))
-    try:
+    async with scripted(tmp_path, lambda req: ok(b"{}")) as (server, http):
         await http.request("GET", "/a")
         server.drop_idle()
         await asyncio.sleep(0.05)
         assert (await http.request("GET", "/b")).status == 200
         assert server.connections == 2
-    finally:
-        await http.close()
-        await server.stop()
 
 
 async def test_a_request_the_server_drops_unanswered_on_a_fresh_connection_fails(
         tmp_path: Path) -> None:
-    server, http = await scripted(tmp_path, lambda req: None)
-    try:
+    async with scripted(tmp_path, lambda req: None) as (server, http):
         with pytest.raises(aiohttp.ServerDisconnectedError):
             await http.request("POST", "/create", b"{}")
         # Sent once: a fresh connection is never retried (the server may have acted).
         assert len(server.requests) == 1
-    finally:
-        await http.close()
-        await server.stop()
 
 
 async def test_a_response_cut_short_is_a_payload_error(tmp_path: Path) -> None:
@@ -177,52 +167,36 @@ async def test_a_response_cut_short_is_a_payload_error(tmp_path: Path) -> None:
     def answer(req: bytes) -> list[bytes] | None:
         return None if len(server.requests) > 1 else [head]
 
-    server, http = await scripted(tmp_path, answer)
-    try:
+    async with scripted(tmp_path, answer) as (server, http):
         task = asyncio.create_task(http.request("GET", "/p"))
         await asyncio.sleep(0.05)
         server.drop_idle()
         with pytest.raises(aiohttp.ClientPayloadError):
             await task
-    finally:
-        await http.close()
-        await server.stop()
 
 
 async def test_garbage_is_a_payload_error(tmp_path: Path) -> None:
-    server, http = await scripted(tmp_path, lambda req: [b"SPDY/3 what\r\n\r\n"])
-    try:
+    async with scripted(tmp_path, lambda req: [b"SPDY/3 what\r\n\r\n"]) as (_, http):
         with pytest.raises(aiohttp.ClientPayloadError, match="malformed"):
             await http.request("GET", "/g")
-    finally:
-        await http.close()
-        await server.stop()
 
 
 async def test_a_slow_answer_times_out_and_its_connection_is_not_reused(tmp_path: Path) -> None:
     def answer(req: bytes) -> list[bytes] | None:
         return [] if b"/slow" in req else ok(b"{}")
 
-    server, http = await scripted(tmp_path, answer)
-    try:
+    async with scripted(tmp_path, answer) as (server, http):
         with pytest.raises(TimeoutError):
             await http.request("GET", "/slow", timeout=0.1)
         assert (await http.request("GET", "/fast")).status == 200
         assert server.connections == 2
-    finally:
-        await http.close()
-        await server.stop()
 
 
 async def test_no_more_than_the_limit_of_connections(tmp_path: Path) -> None:
-    server, http = await scripted(tmp_path, lambda req: ok(b"{}"))
-    try:
+    async with scripted(tmp_path, lambda req: ok(b"{}")) as (server, http):
         answers = await asyncio.gather(*(http.request("GET", f"/{i}") for i in range(20)))
         assert all(a.status == 200 for a in answers)
         assert server.connections <= 4
-    finally:
-        await http.close()
-        await server.stop()
 
 
 async def test_a_missing_socket_is_a_connection_error(tmp_path: Path) -> None:
