@@ -46,7 +46,6 @@ MS_SHARED = 0x100000
 MNT_DETACH = 0x2
 
 PR_SET_PDEATHSIG = 1
-PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 
 # /proc/<pid>/ns/<name> for each namespace a pod can hold.
