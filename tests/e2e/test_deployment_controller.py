@@ -220,6 +220,8 @@ def test_recreate_deletes_every_old_pod_before_creating_new_ones(cluster: Cluste
     rollout_status(cluster, namespace)
     watch = cluster.spawn("get", "pods", "-n", namespace, "--watch", "--output-watch-events",
                           "--no-headers")
+    for index in range(3):   # the watch lists the old pods first: it is watching once they are out
+        watch.wait_for_line(rf"^ADDED\s+{DEPLOYMENT}-{HASH}-", timeout=30, start=index)
     cluster.kubectl("set", "image", DEPLOY_REF, "-n", namespace, "nginx=nginx:1.19.2")
     rollout_status(cluster, namespace)
     new_hash = cluster.kubectl("get", "rs", "-n", namespace, "-l", "version=v1", "-o",
