@@ -91,6 +91,12 @@ class Cluster:
         self.kubectl_version = kubectl_version
         self.command = list(command) if command is not None else server_command()
         self.extra_args = list(extra_args)
+        if "--no-controllers" in self.extra_args and not any(
+                a.startswith("--disable-admission-plugins") for a in self.extra_args):
+            # No service account controller makes `default`: pods are admitted
+            # without a ServiceAccount, as upstream's integration tests run
+            # kube-apiserver alone.
+            self.extra_args.append("--disable-admission-plugins=ServiceAccount")
         self.start_timeout = start_timeout
         self.port = 0
         self.last_exit_code: int | None = None

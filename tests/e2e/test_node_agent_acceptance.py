@@ -70,6 +70,7 @@ pytestmark = pytest.mark.e2e
 # Pods here use small grace periods; a stopping cluster waits for them.
 STOP_TIMEOUT = 60.0
 HTTP_SERVER = ["python3", "-m", "http.server"]
+TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # Leaves as soon as it gets SIGTERM.
 POLITE = ["sh", "-c", "trap 'exit 0' TERM; echo up; while :; do sleep 0.2; done"]
 
@@ -143,6 +144,56 @@ def test_exec_it_sh_is_interactive_and_returns_the_exit_code(node: Cluster, web:
                     [(r"[#$] $", "echo hi; exit 7")])
     assert "\r\nhi\r\n" in session.output, session.output
     assert session.exit_code == 7, session.output
+
+
+def test_cp_copies_a_file_into_the_pod_and_back(node: Cluster, web: JSON,
+                                               tmp_path: Path) -> None:
+    # Containers see the node's filesystem: the pod's path is a fresh one under /tmp.
+    inside = f"/tmp/kubi-cp-{uuid.uuid4().hex[:8]}"
+    sent, received = tmp_path / "sent.txt", tmp_path / "received.txt"
+    sent.write_text("copied both ways\n")
+    try:
+        node.kubectl("exec", "web", "--", "mkdir", inside)
+        node.kubectl("cp", str(sent), f"web:{inside}/file.txt")
+        assert node.kubectl("exec", "web", "--", "cat", f"{inside}/file.txt").stdout == \
+            "copied both ways\n"
+        node.kubectl("cp", f"web:{inside}/file.txt", str(received))
+        assert received.read_text() == "copied both ways\n"
+    finally:
+        node.kubectl("exec", "web", "--", "rm", "-rf", inside, check=False)
+
+
+def test_the_service_account_token_is_mounted_and_authenticates(
+        node: Cluster, web: JSON, tmp_path: Path) -> None:
+    spec = web["spec"]
+    assert spec["serviceAccountName"] == "default"
+    [volume] = [v for v in spec["volumes"] if v["name"].startswith("kube-api-access-")]
+    assert {"name": volume["name"], "readOnly": True, "mountPath": TOKEN_DIR} in \
+        spec["containers"][0]["volumeMounts"]
+    listing = node.kubectl("exec", "web", "--", "ls", TOKEN_DIR).stdout.split()
+    assert listing == ["ca.crt", "namespace", "token"]
+    assert node.kubectl("exec", "web", "--", "cat", f"{TOKEN_DIR}/namespace").stdout == "default"
+    ca = node.kubectl("exec", "web", "--", "cat", f"{TOKEN_DIR}/ca.crt").stdout
+    assert ca == (node.data_dir / "pki" / "ca.crt").read_text()
+    # The seed's `df -h` inside a pod lists this tmpfs.
+    df = node.kubectl("exec", "web", "--", "df", "-h").stdout
+    assert re.search(r"^tmpfs .* /run/secrets/kubernetes\.io/serviceaccount$", df,
+                     re.MULTILINE), df
+
+    token = node.kubectl("exec", "web", "--", "cat", f"{TOKEN_DIR}/token").stdout
+    as_pod = tmp_path / "pod.kubeconfig"
+    as_pod.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "pod",
+        "clusters": [{"name": "kubi", "cluster": {
+            "server": f"https://127.0.0.1:{node.port}",
+            "certificate-authority": str(node.data_dir / "pki" / "ca.crt")}}],
+        "users": [{"name": "web", "user": {"token": token}}],
+        "contexts": [{"name": "pod", "context": {"cluster": "kubi", "user": "web"}}]}))
+    listed = node.kubectl(f"--kubeconfig={as_pod}", "get", "pod", "web", "-o", "name")
+    assert listed.stdout == "pod/web\n"
+    as_pod.write_text(as_pod.read_text().replace(token, token[:-4] + "AAAA"))
+    refused = node.kubectl(f"--kubeconfig={as_pod}", "get", "pod", "web", check=False)
+    assert refused.returncode != 0 and "Unauthorized" in refused.stderr, refused.stderr
 
 
 def test_delete_stops_the_process_within_its_grace_period(node: Cluster) -> None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from kubi.api import hooks
+from kubi.apiserver.admission import SERVICE_ACCOUNT
 from kubi.apiserver.cache import WatchCache
 from kubi.apiserver.rest import Registry
 from kubi.apiserver.server import APIServer, ServerConfig, bootstrap
@@ -24,7 +25,10 @@ async def started_server(data_dir: Path) -> tuple[APIServer, int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
-    server = APIServer(ServerConfig(data_dir=data_dir, port=port, bind="127.0.0.1"),
+    # No controllers run here, so no `default` ServiceAccount: pods are admitted
+    # without one, as upstream's integration tests run kube-apiserver.
+    server = APIServer(ServerConfig(data_dir=data_dir, port=port, bind="127.0.0.1",
+                                    disabled_admission=(SERVICE_ACCOUNT,)),
                        SqliteStore(str(data_dir / "state.db")))
     await server.start()
     return server, port
@@ -52,7 +56,7 @@ async def memory_registry() -> AsyncIterator[Registry]:
     await store.open()
     cache = WatchCache(store)
     await cache.start()
-    reg = Registry(store, cache)
+    reg = Registry(store, cache, disabled_admission=(SERVICE_ACCOUNT,))
     try:
         await bootstrap(reg)
         yield reg

@@ -56,7 +56,8 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
     port = _free_port()
     data = tmp_path / "cluster"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "kubi", "up", "--no-controllers", "--data-dir", str(data),
+        sys.executable, "-m", "kubi", "up", "--no-controllers",
+        "--disable-admission-plugins=ServiceAccount", "--data-dir", str(data),
         "--port", str(port), "--bind-address", "127.0.0.1",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True)

@@ -45,7 +45,7 @@ def test_pod_spec_defaults() -> None:
     assert spec["schedulerName"] == "default-scheduler"
     assert spec["securityContext"] == {}
     assert spec["enableServiceLinks"] is True
-    assert spec["serviceAccountName"] == spec["serviceAccount"] == "default"
+    assert "serviceAccountName" not in spec   # the ServiceAccount admission plugin's
     assert spec["priority"] == 0 and spec["preemptionPolicy"] == "PreemptLowerPriority"
     assert spec["volumes"] == [
         {"name": "cache", "emptyDir": {}},

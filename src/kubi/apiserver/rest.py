@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import orjson
@@ -98,9 +98,12 @@ def _status_subresource(rt: ResourceType) -> bool:
 class Registry:
     """Generic storage of every resource, on a store and its watch cache."""
 
-    def __init__(self, store, cache: WatchCache) -> None:
+    def __init__(self, store, cache: WatchCache, *,
+                 disabled_admission: Iterable[str] = ()) -> None:
         self.store = store
         self.cache = cache
+        self.admission = admission.Admission(self._service_account,
+                                             disabled=disabled_admission)
         # Imported here: the allocator needs the registry's cache.
         from kubi.apiserver.allocators import ServiceAllocator
 
@@ -116,6 +119,11 @@ class Registry:
 
     def find(self, rt: ResourceType, namespace: str, name: str) -> Entry | None:
         return self.cache.resource(rt).get(namespace if rt.namespaced else "", name)
+
+    def _service_account(self, namespace: str, name: str) -> dict | None:
+        rt = catalog.lookup("", "v1", "serviceaccounts")
+        entry = self.cache.resource(rt).get(namespace, name) if rt is not None else None
+        return entry.obj if entry is not None else None
 
     # ---------------------------------------------------------------- create
 
@@ -150,7 +158,7 @@ class Registry:
         if _status_subresource(rt) and rt.kind not in ("Node", "Pod"):
             obj["status"] = {}
         hooks.prepare(obj, None)
-        admission.admit_create(rt, obj)
+        await self.admission.admit_create(rt, obj)
         if rt.kind == "Service" and rt.group == "":
             self.services.allocate(obj, dry_run=opts.dry_run)
         errors = hooks.validate(obj, None, "")

@@ -54,6 +54,8 @@ class ServerConfig:
     bind: str = "0.0.0.0"
     advertise_address: str = "127.0.0.1"
     tokens: dict[str, User] = field(default_factory=dict)
+    # Admission plugins turned off by name (`--disable-admission-plugins`).
+    disabled_admission: tuple[str, ...] = ()
 
 
 def _status_response(err: StatusError) -> web.Response:
@@ -366,7 +368,7 @@ class APIServer:
         self.config = config
         self.store = store
         self.cache = WatchCache(store)
-        self.registry = Registry(store, self.cache)
+        self.registry = Registry(store, self.cache, disabled_admission=config.disabled_admission)
         self.registry.port = config.port  # type: ignore[attr-defined]
         self.pki = PKI(config.data_dir / "pki")
         self._runner: web.AppRunner | None = None

@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 
 from kubi import __version__, gctune
+from kubi.apiserver.admission import PLUGINS, unknown_plugins
 
 
 def default_data_dir() -> Path:
@@ -71,6 +72,16 @@ def _setup_logging(data_dir: Path, verbose: int) -> None:
     handlers[0].setLevel(level)
 
 
+def _admission_plugins(_ctx: click.Context, _param: click.Parameter,
+                       value: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = unknown_plugins(names)
+    if unknown:
+        raise click.BadParameter(f'admission plugin "{unknown[0]}" is unknown '
+                                 f"(known: {', '.join(PLUGINS)})")
+    return names
+
+
 @click.group()
 @click.version_option(__version__, prog_name="kubi")
 def main() -> None:
@@ -96,9 +107,15 @@ def main() -> None:
               help="Register this many simulated nodes (pods on them are simulated).")
 @click.option("--local-node", is_flag=True,
               help="Also run this machine as a node when --sim-nodes is given.")
+@click.option("--disable-admission-plugins", "disabled_admission", default="",
+              metavar="NAMES", callback=_admission_plugins,
+              help="Admission plugins to turn off, comma-separated: "
+                   + ", ".join(PLUGINS) + ". Without controllers there is no "
+                   "`default` ServiceAccount, so pods need ServiceAccount off.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def up(data_dir: Path | None, port: int, kubeconfig: Path | None, bind_address: str,
-       no_controllers: bool, sim_nodes: int, local_node: bool, verbose: int) -> None:
+       no_controllers: bool, sim_nodes: int, local_node: bool,
+       disabled_admission: tuple[str, ...], verbose: int) -> None:
     """Run a single-node cluster in the foreground."""
     started = time.monotonic()
     data_dir = (data_dir or default_data_dir()).expanduser().resolve()
@@ -110,7 +127,7 @@ def up(data_dir: Path | None, port: int, kubeconfig: Path | None, bind_address: 
         kubeconfig = (kubeconfig or data_dir / "kubeconfig.yaml").expanduser().resolve()
         local = not no_controllers and (local_node or not sim_nodes) and os.geteuid() == 0
         _run(_up(data_dir, port, kubeconfig, bind_address, started, not no_controllers,
-                 sim_nodes, local))
+                 sim_nodes, local, disabled_admission))
     finally:
         lock.release()
 
@@ -148,7 +165,8 @@ def _local_agent_argv(pki, api_url: str, data_dir: Path,
 
 
 async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: float,
-              controllers: bool, sim_nodes: int, local_node: bool) -> None:
+              controllers: bool, sim_nodes: int, local_node: bool,
+              disabled_admission: tuple[str, ...] = ()) -> None:
     from kubi.apiserver.server import APIServer, ServerConfig
     from kubi.cli.components import (
         CLUSTER_DNS_IP,
@@ -165,7 +183,8 @@ async def _up(data_dir: Path, port: int, kubeconfig: Path, bind: str, started: f
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    config = ServerConfig(data_dir=data_dir, port=port, bind=bind)
+    config = ServerConfig(data_dir=data_dir, port=port, bind=bind,
+                          disabled_admission=disabled_admission)
     server = APIServer(config, SqliteStore(str(data_dir / "state.db")))
     try:
         await server.start()

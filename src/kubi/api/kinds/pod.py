@@ -96,10 +96,8 @@ def prepare_pod(pod: dict, old: dict | None) -> None:
     if old is not None:
         return
     spec = pod.setdefault("spec", {})
-    # Admission: every pod runs as some service account, and has a priority.
-    if not spec.get("serviceAccountName"):
-        spec["serviceAccountName"] = "default"
-        spec["serviceAccount"] = "default"
+    # Admission (Priority): every pod has a priority. Its service account is
+    # the ServiceAccount plugin's (apiserver/admission.py).
     class_name = spec.get("priorityClassName") or ""
     if spec.get("priority") is None and (not class_name or class_name in SYSTEM_PRIORITIES):
         spec["priority"] = SYSTEM_PRIORITIES.get(class_name, 0)

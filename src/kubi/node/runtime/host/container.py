@@ -113,10 +113,17 @@ def _make_mount_point(target: str, is_file: bool, created: list[str]) -> None:
         missing.append(probe)
         probe = os.path.dirname(probe)
     for d in reversed(missing):
-        os.mkdir(d, 0o755)
+        # Another container starting at once may make the same mount point.
+        try:
+            os.mkdir(d, 0o755)
+        except FileExistsError:
+            continue
         created.append(d)
     if is_file and not os.path.lexists(target):
-        os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+        try:
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+        except FileExistsError:
+            return
         created.append(target)
 
 
