@@ -49,14 +49,17 @@ async def admin_client(data_dir: Path) -> AsyncIterator[Client]:
 
 
 @contextlib.asynccontextmanager
-async def memory_registry() -> AsyncIterator[Registry]:
-    """A bootstrapped registry and watch cache on a MemoryStore, for the block."""
+async def memory_registry(
+        *, disabled_admission: tuple[str, ...] = (SERVICE_ACCOUNT,)) -> AsyncIterator[Registry]:
+    """A bootstrapped registry and watch cache on a MemoryStore, for the block.
+    Without controllers no `default` ServiceAccount is made, so by default pods
+    are admitted without one."""
     hooks.load()
     store = MemoryStore()
     await store.open()
     cache = WatchCache(store)
     await cache.start()
-    reg = Registry(store, cache, disabled_admission=(SERVICE_ACCOUNT,))
+    reg = Registry(store, cache, disabled_admission=disabled_admission)
     try:
         await bootstrap(reg)
         yield reg

@@ -449,9 +449,12 @@ async def test_volumes_gate_the_start_and_are_mounted(setup: Any) -> None:
     pod = make_pod(cont("c", "run"))
     worker = PodWorker(ctx, runtime, pod)
     await worker.sync()
+    # The sandbox made meanwhile is gone again: no address while volumes wait.
     assert not runtime.sandboxes
-    assert statuses.latest["default/p"]["containerStatuses"][0]["state"]["waiting"][
-        "reason"] == "ContainerCreating"
+    status = statuses.latest["default/p"]
+    assert not status.get("podIP")
+    assert condition(status, "PodReadyToStartContainers")["status"] == "False"
+    assert status["containerStatuses"][0]["state"]["waiting"]["reason"] == "ContainerCreating"
     failed = next(e for e in recorder.broadcaster.events if e["reason"] == "FailedMount")
     assert failed["message"].startswith('MountVolume.SetUp failed for volume "cfg"')
     ctx.volumes.ready = True

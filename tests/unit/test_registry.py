@@ -229,3 +229,21 @@ async def test_service_gets_a_cluster_ip_and_keeps_it(registry):
             "spec": {"selector": {"app": "y"}, "ports": [{"port": 80}]}}
     updated, _ = await registry.update(svc_rt, "default", "s", body, opts())
     assert updated.obj["spec"]["clusterIP"] == ip
+
+
+async def test_admission_adds_fields_no_manager_owns():
+    async with memory_registry(disabled_admission=()) as reg:
+        account = {"apiVersion": "v1", "kind": "ServiceAccount",
+                   "metadata": {"name": "default", "namespace": "default"}}
+        await reg.create(catalog.lookup("", "v1", "serviceaccounts"), "default", account, opts())
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+               "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+        stored = (await reg.create(PODS, "default", pod, opts())).obj
+    spec = stored["spec"]
+    assert spec["serviceAccountName"] == "default" and spec["tolerations"]
+    assert spec["volumes"][0]["name"].startswith("kube-api-access-")
+    [entry] = stored["metadata"]["managedFields"]
+    owned = entry["fieldsV1"]["f:spec"]
+    assert "f:containers" in owned
+    assert not {"f:volumes", "f:tolerations", "f:serviceAccountName"} & set(owned)
+    assert "f:volumeMounts" not in owned["f:containers"]['k:{"name":"c"}']

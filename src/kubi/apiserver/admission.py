@@ -72,8 +72,11 @@ class Admission:
         self._lookup = lookup
         self._sleep = sleep
 
+    def mutates(self, rt: ResourceType) -> bool:
+        return rt.kind == "Pod" and rt.group == "" and bool(self.enabled)
+
     async def admit_create(self, rt: ResourceType, obj: dict) -> None:
-        if rt.kind != "Pod" or rt.group != "":
+        if not self.mutates(rt):
             return
         if SERVICE_ACCOUNT in self.enabled:
             await self._service_account(obj)

@@ -158,6 +158,10 @@ class Registry:
         if _status_subresource(rt) and rt.kind not in ("Node", "Pod"):
             obj["status"] = {}
         hooks.prepare(obj, None)
+        # What admission adds is owned by no field manager, as upstream records
+        # the request's fields before admission runs.
+        requested = orjson.loads(orjson.dumps(obj)) if (
+            track is None and self.admission.mutates(rt)) else obj
         await self.admission.admit_create(rt, obj)
         if rt.kind == "Service" and rt.group == "":
             self.services.allocate(obj, dry_run=opts.dry_run)
@@ -169,7 +173,11 @@ class Registry:
         if track is not None:
             track(None, obj)
         else:
-            self._track_fields(rt, None, obj, opts, "Update", "")
+            self._track_fields(rt, None, requested, opts, "Update", "")
+            if requested is not obj:
+                obj["metadata"].pop("managedFields", None)
+                if "managedFields" in requested["metadata"]:
+                    obj["metadata"]["managedFields"] = requested["metadata"]["managedFields"]
         if opts.dry_run:
             if rt.kind == "Service":
                 self.services.release(obj)

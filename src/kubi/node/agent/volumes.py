@@ -30,6 +30,7 @@ import logging
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +124,36 @@ def _refreshable(pod: Mapping[str, Any]) -> list[dict[str, Any]]:
             if volumes.volume_source(v) in PROJECTED_SOURCES]
 
 
+class _References:
+    """Which ConfigMaps and Secrets each pod uses, with a count per object, so
+    that the set to watch is known without a union over every pod."""
+
+    def __init__(self, by_pod: Mapping[str, set[ObjectRef]] | None = None) -> None:
+        self._by_pod: dict[str, set[ObjectRef]] = {}
+        self._counts: Counter[ObjectRef] = Counter()
+        for uid, refs in (by_pod or {}).items():
+            self.set(uid, refs)
+
+    def set(self, uid: str, refs: set[ObjectRef]) -> None:
+        old = self._by_pod.get(uid, set())
+        self._by_pod[uid] = refs
+        self._counts.update(refs - old)
+        self._counts.subtract(old - refs)
+        for ref in old - refs:
+            if self._counts[ref] <= 0:
+                del self._counts[ref]
+
+    def drop(self, uid: str) -> None:
+        self.set(uid, set())
+        del self._by_pod[uid]
+
+    def uses(self, uid: str, ref: ObjectRef) -> bool:
+        return ref in self._by_pod.get(uid, ())
+
+    def wanted(self) -> set[ObjectRef]:
+        return set(self._counts)
+
+
 class NodeVolumes:
     def __init__(self, client: Client, *, use_tmpfs: bool | None = None,
                  pods_tmpfs: bool = False, refresh_period: float = REFRESH_PERIOD,
@@ -139,7 +170,7 @@ class NodeVolumes:
         self.objects = WatchedObjects(client, on_change=self._object_changed)
         self.tokens = ServiceAccountTokens(client)
         self._pods: dict[str, _PodState] = {}
-        self._refs: dict[str, set[ObjectRef]] = {}
+        self._refs = _References()
         self._evicted: set[str] = set()
         self._dirty: set[str] = set()
         self._dirty_event = asyncio.Event()
@@ -151,7 +182,7 @@ class NodeVolumes:
 
     async def setup(self, pod: dict[str, Any], pod_dir: Path) -> None:
         state = self._state(pod)
-        self._refs[_uid(pod)] = pod_references(pod)
+        self._refs.set(_uid(pod), pod_references(pod))
         self.objects.sync(self._wanted())
         await self._resolve_pull_secrets(pod, state)
         view = with_kubelet_annotations(pod, state.seen_ns)
@@ -207,7 +238,7 @@ class NodeVolumes:
     async def teardown(self, pod: dict[str, Any], pod_dir: Path) -> None:
         uid = _uid(pod)
         self._pods.pop(uid, None)
-        self._refs.pop(uid, None)
+        self._refs.drop(uid)
         self._evicted.discard(uid)
         self._dirty.discard(uid)
         self.tokens.forget(uid)
@@ -287,7 +318,7 @@ class NodeVolumes:
             return
         pods = self._hooks.pods()
         if uids is None:
-            self._refs = {_uid(p): pod_references(p) for p in pods}
+            self._refs = _References({_uid(p): pod_references(p) for p in pods})
             self.objects.sync(self._wanted())
         for pod in pods:
             if (uids is None or _uid(pod) in uids) and \
@@ -312,7 +343,7 @@ class NodeVolumes:
             return
         for pod in self._hooks.pods():
             uid = _uid(pod)
-            if ref not in self._refs.get(uid, set()):
+            if not self._refs.uses(uid, ref):
                 continue
             state = self._pods.get(uid)
             if state is not None:
@@ -360,7 +391,7 @@ class NodeVolumes:
         return state
 
     def _wanted(self) -> set[ObjectRef]:
-        return set().union(*self._refs.values()) if self._refs else set()
+        return self._refs.wanted()
 
     def _event(self, pod: dict[str, Any], reason: str, message: str) -> None:
         if self._hooks is not None:

@@ -5,10 +5,10 @@ objects its pods reference (`pod_references`: volumes, projected sources, env,
 envFrom and imagePullSecrets), one informer per object with a field selector
 on its name, so a Secret the node has no business with never reaches it.
 `WatchedObjects.sync(wanted)` starts and stops watches to match the wanted
-set; `get` answers from a synced watch (None when the object does not exist)
-and falls back to a GET while the watch is not synced yet. An immutable
-object is not watched any longer once seen: its last copy is final. Every
-add, update or delete calls `on_change(ref)`.
+set; `get` answers from a synced watch (None when the object does not exist),
+waits up to a second for a new watch's first list, and only then sends a GET.
+An immutable object is not watched any longer once seen: its last copy is
+final. Every add, update or delete calls `on_change(ref)`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from kubi.client.informer import Informer
 
 log = logging.getLogger(__name__)
 
+# How long a read waits for a new watch's first list before it asks on its own.
+SYNC_WAIT = 1.0
 CONFIGMAP = "configmap"
 SECRET = "secret"
 _RESOURCES = {
@@ -155,6 +157,12 @@ class WatchedObjects:
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
         watch = self._watches.get(ObjectRef(kind, namespace, name))
+        if watch is not None and not watch.synced:
+            # Pods that start together read the object their new watch is
+            # listing: they wait for that one list instead of each sending a GET.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SYNC_WAIT):
+                    await watch.informer.synced.wait()
         if watch is not None and watch.synced:
             return watch.current()
         try:

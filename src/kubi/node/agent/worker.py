@@ -263,11 +263,13 @@ class PodWorker:
             for info in actions.containers_to_kill.values():
                 if info.container_id in live:
                     await self.ops.kill(info)
-        if (actions.create_sandbox or actions.init_to_start or actions.containers_to_start) \
-                and not await self._volumes_ready():
-            self.report(await self.observe())
-            return self.ctx.clock() + self.ctx.retry_delay
-        if actions.create_sandbox and not await self._create_sandbox():
+        if actions.create_sandbox:
+            ready = await self._sandbox_and_volumes()
+        elif actions.init_to_start or actions.containers_to_start:
+            ready = await self._volumes_ready()
+        else:
+            ready = True
+        if not ready:
             self.report(await self.observe())
             return self.ctx.clock() + self.ctx.retry_delay
         due = await self._start_containers(actions)
@@ -317,7 +319,27 @@ class PodWorker:
             return False
         return True
 
-    async def _create_sandbox(self) -> bool:
+    async def _sandbox_and_volumes(self) -> bool:
+        """The volumes and then the sandbox, as the kubelet orders them, yet made
+        at the same time: a token for a projected volume is a round trip to the
+        API server, a sandbox mostly the kernel's work. A sandbox made for volumes
+        that then fail is removed again, so such a pod shows no sandbox (no IP,
+        PodReadyToStartContainers False) while it waits, as upstream's does."""
+        volumes_ready, sandbox_id = await asyncio.gather(self._volumes_ready(),
+                                                         self._create_sandbox())
+        if not volumes_ready and sandbox_id is not None:
+            await self._discard_sandbox(sandbox_id)
+        return volumes_ready and sandbox_id is not None
+
+    async def _discard_sandbox(self, sandbox_id: str) -> None:
+        try:
+            await self.runtime.stop_pod_sandbox(sandbox_id)
+            await self.runtime.remove_pod_sandbox(sandbox_id)
+        except RUNTIME_ERRORS as exc:
+            log.warning("pod %s: removing sandbox %s failed: %s", self.key, sandbox_id, exc)
+
+    async def _create_sandbox(self) -> str | None:
+        """The new sandbox's id, or None when it could not be made now."""
         spec = self.pod.get("spec") or {}
         if not spec.get("hostNetwork") and not self.ctx.network_ready():
             if not self._network_warned:
@@ -326,7 +348,7 @@ class PodWorker:
                                "network is not ready: container runtime network not ready: "
                                "NetworkReady=false reason:NetworkPluginNotReady message:the "
                                "node has no podCIDR yet")
-            return False
+            return None
         md = self.pod["metadata"]
         # The runtime makes the log directory with the first container's log.
         config = SandboxConfig(
@@ -343,13 +365,12 @@ class PodWorker:
             annotations=dict(md.get("annotations") or {}),
             runtime_handler=self.handler)
         try:
-            await self.runtime.run_pod_sandbox(config)
+            return await self.runtime.run_pod_sandbox(config)
         except RUNTIME_ERRORS as exc:
             log.warning("pod %s: creating the sandbox failed: %s", self.key, exc)
             self.ctx.event(self.pod, "", "Warning", "FailedCreatePodSandBox",
                            f"Failed to create pod sandbox: {exc}")
-            return False
-        return True
+            return None
 
     async def _stop_sandboxes(self, view: PodRuntime) -> None:
         for sandbox in view.sandboxes:

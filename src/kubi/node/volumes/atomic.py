@@ -158,7 +158,8 @@ class AtomicWriter:
 def _write_files(files: dict[str, FileProjection], ts_dir: str) -> None:
     for path, projection in files.items():
         full = os.path.join(ts_dir, path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
+        if "/" in path:   # the timestamped directory itself exists
+            os.makedirs(os.path.dirname(full), exist_ok=True)
         fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         try:
             view = memoryview(projection.data)

@@ -78,6 +78,10 @@ class VolumeContext:
     # then live in `<disk_root>/<pod uid>/<name>`, bound at their usual place.
     disk_root: str | None = None
 
+    @property
+    def pods_in_memory(self) -> bool:
+        return self.disk_root is not None
+
 
 def volume_source(volume: Mapping[str, Any]) -> str:
     """The name of the source a pod volume uses (`emptyDir`, `secret`, ...)."""
