@@ -137,6 +137,7 @@ class FakeRuntime:
         self.sessions: list[FakeSession] = []
         self._ids = itertools.count(1)
         self._ips = itertools.count(2)
+        self.sandbox_runs = 0
 
     # ---- lifecycle
 
@@ -152,6 +153,7 @@ class FakeRuntime:
     # ---- sandboxes
 
     async def run_pod_sandbox(self, config: SandboxConfig) -> str:
+        self.sandbox_runs += 1
         sid = f"sb{next(self._ids):04d}"
         ip = "" if config.host_network else f"10.42.0.{next(self._ips)}"
         self.sandboxes[sid] = _Sandbox(SandboxStatus(

@@ -457,6 +457,8 @@ async def test_volumes_gate_the_start_and_are_mounted(setup: Any) -> None:
     assert status["containerStatuses"][0]["state"]["waiting"]["reason"] == "ContainerCreating"
     failed = next(e for e in recorder.broadcaster.events if e["reason"] == "FailedMount")
     assert failed["message"].startswith('MountVolume.SetUp failed for volume "cfg"')
+    await worker.sync()   # tried again: the volumes first, no sandbox made meanwhile
+    assert not runtime.sandboxes and runtime.sandbox_runs == 1
     ctx.volumes.ready = True
     await worker.sync()
     config = next(iter(runtime.containers.values())).config

@@ -101,6 +101,8 @@ class PodWorker:
         self._step: asyncio.Future[float | None] | None = None
         self._interrupted = False
         self._network_warned = False
+        # Once this pod's volumes have failed, its sandbox waits for them again.
+        self._volumes_failed = False
         # The eviction message once the node evicted the pod (phase Failed, reason Evicted).
         self.eviction: str | None = None
         self.ops = ContainerOps(self)
@@ -316,6 +318,7 @@ class PodWorker:
             log.debug("pod %s: volumes not ready: %s", self.key, message or exc, exc_info=True)
             if message:
                 self.ctx.event(self.pod, "", "Warning", "FailedMount", message)
+            self._volumes_failed = True
             return False
         return True
 
@@ -324,7 +327,10 @@ class PodWorker:
         at the same time: a token for a projected volume is a round trip to the
         API server, a sandbox mostly the kernel's work. A sandbox made for volumes
         that then fail is removed again, so such a pod shows no sandbox (no IP,
-        PodReadyToStartContainers False) while it waits, as upstream's does."""
+        PodReadyToStartContainers False) while it waits, as upstream's does; its
+        next tries make the sandbox only once the volumes are ready."""
+        if self._volumes_failed:
+            return await self._volumes_ready() and await self._create_sandbox() is not None
         volumes_ready, sandbox_id = await asyncio.gather(self._volumes_ready(),
                                                          self._create_sandbox())
         if not volumes_ready and sandbox_id is not None:

@@ -2,9 +2,8 @@
 
 Setup builds the payload first (a missing object fails before anything is
 created), prepares the directory (0777 like the emptyDir it wraps; secret,
-downwardAPI and projected content sits on a tmpfs, never on the node's disk:
-one of its own, or the pods' directories when they are one) and projects the
-files with the AtomicWriter. `refresh` rebuilds the payload from
+downwardAPI and projected content sits on a tmpfs of its own, never on the
+node's disk) and projects the files with the AtomicWriter. `refresh` rebuilds the payload from
 the current objects and pod and rewrites only on change; subPath mounts, bound
 to an old timestamped directory, keep their content. Setup and refresh of one
 volume are serialised by a per-directory lock (a pod worker and the periodic
@@ -73,7 +72,8 @@ async def setup(pod: Mapping[str, Any], volume: Mapping[str, Any], pod_dir: str,
         files = await _payload(pod, volume, ctx)
         try:
             if ctx.pods_in_memory:
-                # A few files on a tmpfs: less work than a hop to a thread and back.
+                # A directory, a mount and a few files in memory: less work
+                # than a hop to a thread and back.
                 _prepare_and_project(path, files, pod, ctx, source in _MEMORY_BACKED)
             else:
                 await asyncio.to_thread(_prepare_and_project, path, files, pod, ctx,
@@ -111,13 +111,14 @@ def teardown_dir(path: str) -> None:
 
 def _prepare_dir(path: str, pod: Mapping[str, Any], ctx: VolumeContext,
                  memory_backed: bool) -> None:
+    created = not os.path.isdir(path)
     os.makedirs(path, exist_ok=True)
     os.chmod(path, 0o777)
-    # In a pods directory that is a tmpfs already, the content is in memory as
-    # it is: a mount of its own would cost a mount, an unmount and its
-    # propagation into every container's mount namespace, per volume.
-    if (memory_backed and ctx.use_tmpfs and not ctx.pods_in_memory
-            and tmpfs.mount_type(path) != "tmpfs"):
+    # A tmpfs of its own even inside a pods directory that is one: `df` in the
+    # container lists it at its mount path only then, as upstream's. A
+    # directory just made carries no mount yet: the mount table is read only
+    # for one that was there before (an agent restart).
+    if memory_backed and ctx.use_tmpfs and (created or tmpfs.mount_type(path) != "tmpfs"):
         tmpfs.mount_tmpfs(path, memory_volume_size(pod, None, ctx.node_allocatable))
 
 
