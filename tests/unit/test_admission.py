@@ -1,6 +1,6 @@
-"""The mutating admission plugins on plain pods: ServiceAccount (the account's
-name, its existence, the kube-api-access volume, imagePullSecrets) and
-DefaultTolerationSeconds, each also turned off."""
+"""The mutating admission plugins on plain pods: Priority, ServiceAccount (the
+account's name, its existence, the kube-api-access volume, imagePullSecrets)
+and DefaultTolerationSeconds, each also turned off."""
 
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ def test_mirror_pods_are_left_alone() -> None:
     obj = pod(nodeName="n1")
     obj["metadata"]["annotations"] = {"kubernetes.io/config.mirror": "x"}
     before = copy.deepcopy(obj)
-    admit(Accounts().admission(("DefaultTolerationSeconds",)), obj)
+    admit(Accounts().admission(("DefaultTolerationSeconds", "Priority")), obj)
     assert obj == before
 
 
@@ -179,3 +179,16 @@ def test_other_kinds_pass_untouched() -> None:
     before = copy.deepcopy(secret)
     asyncio.run(Accounts().admission().admit_create(SECRETS, secret))
     assert secret == before
+
+
+@pytest.mark.parametrize(("spec", "priority"), [
+    ({}, 0), ({"priorityClassName": "system-node-critical"}, 2000001000),
+    ({"priority": 7}, 7), ({"priorityClassName": "custom"}, None),
+])
+def test_a_pod_gets_its_classes_priority(spec: dict, priority: int | None) -> None:
+    obj = admit(Accounts(account()).admission(), pod(**spec))
+    assert obj["spec"].get("priority") == priority
+    assert obj["spec"].get("preemptionPolicy") == (
+        None if priority is None else "PreemptLowerPriority")
+    off = admit(Accounts(account()).admission(("Priority",)), pod(**spec))
+    assert off["spec"].get("priority") == spec.get("priority")

@@ -245,5 +245,6 @@ async def test_admission_adds_fields_no_manager_owns():
     [entry] = stored["metadata"]["managedFields"]
     owned = entry["fieldsV1"]["f:spec"]
     assert "f:containers" in owned
-    assert not {"f:volumes", "f:tolerations", "f:serviceAccountName"} & set(owned)
+    assert not {"f:volumes", "f:tolerations", "f:serviceAccountName", "f:priority",
+                "f:preemptionPolicy"} & set(owned)
     assert "f:volumeMounts" not in owned["f:containers"]['k:{"name":"c"}']

@@ -2,6 +2,9 @@
 
 Only what changes objects users see is here, in upstream's order:
 
+- Priority: a pod without a priority gets its PriorityClass's (0 without
+  one; the two system classes are known) and `preemptionPolicy:
+  PreemptLowerPriority`.
 - ServiceAccount: a pod without `serviceAccountName` gets `default`; the
   account must exist (a pod that names `default` waits up to ten tries for
   the service account controller to make it, as upstream does, then is
@@ -32,12 +35,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from kubi.api import meta
+from kubi.api.kinds.pod import SYSTEM_PRIORITIES
 from kubi.api.catalog import ResourceType
 from kubi.api.errors import Forbidden
 
+PRIORITY = "Priority"
 SERVICE_ACCOUNT = "ServiceAccount"
 DEFAULT_TOLERATION_SECONDS_PLUGIN = "DefaultTolerationSeconds"
-PLUGINS = (SERVICE_ACCOUNT, DEFAULT_TOLERATION_SECONDS_PLUGIN)
+PLUGINS = (PRIORITY, SERVICE_ACCOUNT, DEFAULT_TOLERATION_SECONDS_PLUGIN)
 
 DEFAULT_TOLERATION_SECONDS = 300
 _NODE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
@@ -78,6 +83,8 @@ class Admission:
     async def admit_create(self, rt: ResourceType, obj: dict) -> None:
         if not self.mutates(rt):
             return
+        if PRIORITY in self.enabled:
+            default_priority(obj)
         if SERVICE_ACCOUNT in self.enabled:
             await self._service_account(obj)
         if DEFAULT_TOLERATION_SECONDS_PLUGIN in self.enabled:
@@ -118,6 +125,17 @@ class Admission:
             if account is not None:
                 return account
         return None
+
+
+def default_priority(pod: dict) -> None:
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return
+    class_name = spec.get("priorityClassName") or ""
+    if spec.get("priority") is None and (not class_name or class_name in SYSTEM_PRIORITIES):
+        spec["priority"] = SYSTEM_PRIORITIES.get(class_name, 0)
+    if spec.get("preemptionPolicy") is None and spec.get("priority") is not None:
+        spec["preemptionPolicy"] = "PreemptLowerPriority"
 
 
 def should_automount(account: dict, spec: dict) -> bool:

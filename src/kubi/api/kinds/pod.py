@@ -96,13 +96,7 @@ def prepare_pod(pod: dict, old: dict | None) -> None:
     if old is not None:
         return
     spec = pod.setdefault("spec", {})
-    # Admission (Priority): every pod has a priority. Its service account is
-    # the ServiceAccount plugin's (apiserver/admission.py).
-    class_name = spec.get("priorityClassName") or ""
-    if spec.get("priority") is None and (not class_name or class_name in SYSTEM_PRIORITIES):
-        spec["priority"] = SYSTEM_PRIORITIES.get(class_name, 0)
-    if spec.get("preemptionPolicy") is None and spec.get("priority") is not None:
-        spec["preemptionPolicy"] = "PreemptLowerPriority"
+    # Its priority and service account are admission's (apiserver/admission.py).
     status: dict[str, Any] = {"phase": "Pending", "qosClass": compute_qos_class(pod)}
     if spec.get("schedulingGates"):
         status["conditions"] = [
