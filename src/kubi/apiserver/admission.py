@@ -35,9 +35,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from kubi.api import meta
-from kubi.api.kinds.pod import SYSTEM_PRIORITIES
 from kubi.api.catalog import ResourceType
 from kubi.api.errors import Forbidden
+from kubi.api.kinds.pod import SYSTEM_PRIORITIES
 
 PRIORITY = "Priority"
 SERVICE_ACCOUNT = "ServiceAccount"
