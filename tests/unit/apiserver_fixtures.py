@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from kubi.api import hooks
-from kubi.apiserver.admission import SERVICE_ACCOUNT
 from kubi.apiserver.cache import WatchCache
+from kubi.apiserver.plugins import SERVICE_ACCOUNT
 from kubi.apiserver.rest import Registry
 from kubi.apiserver.server import APIServer, ServerConfig, bootstrap
 from kubi.cli.kubeconfig import write_admin_kubeconfig

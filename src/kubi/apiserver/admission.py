@@ -38,11 +38,7 @@ from kubi.api import meta
 from kubi.api.catalog import ResourceType
 from kubi.api.errors import Forbidden
 from kubi.api.kinds.pod import SYSTEM_PRIORITIES
-
-PRIORITY = "Priority"
-SERVICE_ACCOUNT = "ServiceAccount"
-DEFAULT_TOLERATION_SECONDS_PLUGIN = "DefaultTolerationSeconds"
-PLUGINS = (PRIORITY, SERVICE_ACCOUNT, DEFAULT_TOLERATION_SECONDS_PLUGIN)
+from kubi.apiserver import plugins
 
 DEFAULT_TOLERATION_SECONDS = 300
 _NODE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
@@ -63,17 +59,13 @@ DEFAULT_ACCOUNT_ATTEMPTS = 10
 AccountLookup = Callable[[str, str], dict[str, Any] | None]
 
 
-def unknown_plugins(names: Iterable[str]) -> list[str]:
-    return [name for name in names if name not in PLUGINS]
-
-
 class Admission:
     """The mutating plugins a create passes through. `lookup(namespace, name)`
     finds a ServiceAccount in the watch cache."""
 
     def __init__(self, lookup: AccountLookup, *, disabled: Iterable[str] = (),
                  sleep: Callable[[float], Any] = asyncio.sleep) -> None:
-        self.enabled = frozenset(PLUGINS) - frozenset(disabled)
+        self.enabled = frozenset(plugins.PLUGINS) - frozenset(disabled)
         self._lookup = lookup
         self._sleep = sleep
 
@@ -83,11 +75,11 @@ class Admission:
     async def admit_create(self, rt: ResourceType, obj: dict) -> None:
         if not self.mutates(rt):
             return
-        if PRIORITY in self.enabled:
+        if plugins.PRIORITY in self.enabled:
             default_priority(obj)
-        if SERVICE_ACCOUNT in self.enabled:
+        if plugins.SERVICE_ACCOUNT in self.enabled:
             await self._service_account(obj)
-        if DEFAULT_TOLERATION_SECONDS_PLUGIN in self.enabled:
+        if plugins.DEFAULT_TOLERATION_SECONDS in self.enabled:
             default_toleration_seconds(obj)
 
     async def _service_account(self, pod: dict) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 
 from kubi import __version__, gctune
-from kubi.apiserver.admission import PLUGINS, unknown_plugins
+from kubi.apiserver.plugins import PLUGINS, unknown_plugins
 
 
 def default_data_dir() -> Path:
