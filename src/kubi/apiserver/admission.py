@@ -206,4 +206,3 @@ def _tolerates_no_execute(toleration: dict, key: str) -> bool:
     if toleration.get("operator") == "Exists" and not toleration.get("key"):
         return True
     return toleration.get("key") == key
-
