@@ -37,7 +37,7 @@ from typing import Any
 from kubi.api import meta
 from kubi.api.catalog import ResourceType
 from kubi.api.errors import Forbidden
-from kubi.api.kinds.pod import SYSTEM_PRIORITIES
+from kubi.api.kinds.pod import MIRROR_ANNOTATION, SYSTEM_PRIORITIES
 from kubi.apiserver import plugins
 
 DEFAULT_TOLERATION_SECONDS = 300
@@ -50,7 +50,6 @@ TOKEN_VOLUME_PREFIX = "kube-api-access-"
 # when it is used after an hour.
 TOKEN_EXPIRATION_SECONDS = 3607
 ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
-MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 
 # The default account is made by a controller just after its namespace: a pod
 # that names it is looked up this many times, 100-200 ms apart.

@@ -3,11 +3,12 @@
 Setup builds the payload first (a missing object fails before anything is
 created), prepares the directory (0777 like the emptyDir it wraps; secret,
 downwardAPI and projected content sits on a tmpfs of its own, never on the
-node's disk) and projects the files with the AtomicWriter. `refresh` rebuilds the payload from
-the current objects and pod and rewrites only on change; subPath mounts, bound
-to an old timestamped directory, keep their content. Setup and refresh of one
-volume are serialised by a per-directory lock (a pod worker and the periodic
-refresh may meet). Teardown unmounts the tmpfs, if any, and removes the directory.
+node's disk) and projects the files with the AtomicWriter. `refresh` rebuilds
+the payload from the current objects and pod and rewrites only on change;
+subPath mounts, bound to an old timestamped directory, keep their content.
+Setup and refresh of one volume are serialised by a per-directory lock (a pod
+worker and the periodic refresh may meet). Teardown unmounts the tmpfs, if
+any, and removes the directory.
 """
 
 from __future__ import annotations
